@@ -1,0 +1,33 @@
+"""The application factory."""
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from config import Config
+
+
+def create_app(config: object | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.from_object(config or Config())
+    app.json.sort_keys = False
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", logging.INFO))
+
+    from app import models  # noqa: F401  (every table registered before migrate/autogenerate)
+    from app.api import register_api
+    from app.celery import celery_init_app
+    from app.cli import register_cli
+    from app.errors import register_error_handlers
+    from app.extensions import db, limiter, migrate
+    from app.health import health
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    limiter.init_app(app)
+    register_api(app)
+    app.register_blueprint(health)
+    register_error_handlers(app)  # after the API, so our JSON envelope wins over flask-smorest's
+    register_cli(app)
+    celery_init_app(app)
+    return app

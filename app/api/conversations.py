@@ -1,0 +1,139 @@
+from flask import g
+from flask_smorest import Blueprint
+
+from app.schemas.common import envelope
+from app.schemas.conversations import (
+    AssignSchema,
+    ConversationCreateSchema,
+    ConversationDetailSchema,
+    ConversationListQuery,
+    ConversationSchema,
+    ConversationUpdateSchema,
+    MessageCreateSchema,
+    MessageSchema,
+    MessagesMetaSchema,
+    MessagesQuery,
+    ReadResultSchema,
+    ReadSchema,
+    SendResultSchema,
+    SendSchema,
+    UnreadSchema,
+)
+from app.services import conversations, messaging
+
+blp = Blueprint("conversations", __name__, description="The unified inbox: every channel, one model")
+
+
+def _page_meta(query: dict, total: int) -> dict:
+    return {"total": total, "limit": query["limit"], "offset": query["offset"]}
+
+
+def _sent(conversation, message) -> dict:
+    return {"data": {"conversation": conversation, "message": message, "status": message.delivery_status}}
+
+
+@blp.get("/conversations")
+@blp.arguments(ConversationListQuery, location="query")
+@blp.response(200, envelope(ConversationSchema, many=True))
+def list_conversations(query):
+    """Conversations, newest activity first, each with its contact, last message and unread count."""
+    rows, total = conversations.list_conversations(g.tenant, **query)
+    return {"data": rows, "meta": _page_meta(query, total)}
+
+
+@blp.post("/conversations")
+@blp.arguments(ConversationCreateSchema)
+@blp.response(201, envelope(ConversationSchema))
+def create_conversation(fields):
+    """Start a conversation with a contact (by `contact_id` or `phone`) or a web visitor."""
+    return {"data": conversations.create_conversation(g.tenant, **fields)}
+
+
+@blp.get("/conversations/unread")
+@blp.response(200, envelope(UnreadSchema))
+def unread():
+    """Unread inbound messages for the badges: total, per channel, and conversations with any."""
+    return {"data": conversations.unread_counts(g.tenant)}
+
+
+@blp.post("/conversations/send")
+@blp.arguments(SendSchema)
+@blp.response(201, envelope(SendResultSchema))
+def send(fields):
+    """Send to a contact or a phone number; finds or starts the open conversation on that channel."""
+    conversation, message = messaging.send_to_contact(
+        g.tenant,
+        g.user,
+        channel=fields["channel"],
+        body=fields["message"],
+        contact_id=fields.get("contact_id"),
+        phone=fields.get("phone"),
+    )
+    return _sent(conversation, message)
+
+
+@blp.get("/conversations/<int:conversation_id>")
+@blp.response(200, envelope(ConversationDetailSchema))
+def get_conversation(conversation_id):
+    """A conversation with its most recent messages."""
+    conversation = conversations.get_conversation(g.tenant, conversation_id)
+    conversation.messages = conversations.recent_messages(conversation)
+    return {"data": conversation}
+
+
+@blp.put("/conversations/<int:conversation_id>")
+@blp.arguments(ConversationUpdateSchema)
+@blp.response(200, envelope(ConversationSchema))
+def update_conversation(fields, conversation_id):
+    """Change status, assignee, visitor details or metadata."""
+    return {"data": conversations.update_conversation(g.tenant, conversation_id, **fields)}
+
+
+@blp.post("/conversations/<int:conversation_id>/assign")
+@blp.arguments(AssignSchema, required=False)
+@blp.response(200, envelope(ConversationSchema))
+def assign(fields, conversation_id):
+    """Assign to yourself (empty body), to `user_id` of your account, or unassign (`user_id: null`)."""
+    user_id = fields["user_id"] if "user_id" in fields else g.user.id
+    return {"data": conversations.assign(g.tenant, conversation_id, user_id)}
+
+
+@blp.post("/conversations/<int:conversation_id>/close")
+@blp.response(200, envelope(ConversationSchema))
+def close(conversation_id):
+    return {"data": conversations.close(g.tenant, conversation_id)}
+
+
+@blp.post("/conversations/<int:conversation_id>/reopen")
+@blp.response(200, envelope(ConversationSchema))
+def reopen(conversation_id):
+    return {"data": conversations.reopen(g.tenant, conversation_id)}
+
+
+@blp.get("/conversations/<int:conversation_id>/messages")
+@blp.arguments(MessagesQuery, location="query")
+@blp.response(200, envelope(MessageSchema, many=True, meta=MessagesMetaSchema))
+def list_messages(query, conversation_id):
+    """Messages, oldest first within a page; pages go back in time with `offset` or the `before` cursor."""
+    rows, total, next_before = messaging.list_messages(g.tenant, conversation_id, **query)
+    return {"data": rows, "meta": {**_page_meta(query, total), "next_before": next_before}}
+
+
+@blp.post("/conversations/<int:conversation_id>/messages")
+@blp.arguments(MessageCreateSchema)
+@blp.response(201, envelope(SendResultSchema))
+def send_message(fields, conversation_id):
+    """Send a message in this conversation (reopens it if closed)."""
+    conversation, message = messaging.send_message(g.tenant, conversation_id, g.user, fields["message"])
+    return _sent(conversation, message)
+
+
+@blp.post("/conversations/<int:conversation_id>/read")
+@blp.arguments(ReadSchema, required=False)
+@blp.response(200, envelope(ReadResultSchema))
+def mark_read(fields, conversation_id):
+    """Mark the conversation's inbound messages read."""
+    conversation, marked = conversations.mark_read(
+        g.tenant, conversation_id, up_to_message_id=(fields or {}).get("up_to_message_id")
+    )
+    return {"data": {"conversation_id": conversation.id, "marked_read": marked, "unread_count": conversation.unread_count}}

@@ -1,0 +1,59 @@
+"""Operator commands: start from nothing, with `flask --app wsgi ...`."""
+
+import click
+from flask import Flask
+
+from app.services import accounts
+
+
+def register_cli(app: Flask) -> None:
+    from app.demo import seed_demo
+
+    app.cli.add_command(tenants)
+    app.cli.add_command(users)
+    app.cli.add_command(tokens)
+    app.cli.add_command(seed_demo)
+
+
+@click.group(help="Manage tenants (accounts).")
+def tenants():
+    pass
+
+
+@tenants.command("create")
+@click.option("--name", required=True)
+def create_tenant(name):
+    tenant = accounts.create_tenant(name)
+    click.echo(f"Created tenant {tenant.id} ({tenant.name})")
+
+
+@click.group(help="Manage users.")
+def users():
+    pass
+
+
+@users.command("create")
+@click.option("--tenant", "tenant_id", type=int, required=True)
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["admin", "staff"]), default="staff", show_default=True)
+@click.password_option(help="Prompted for when not given.")
+def create_user(tenant_id, email, name, role, password):
+    tenant = accounts.get_tenant(tenant_id)
+    user = accounts.create_user(tenant, email=email, name=name, role=role, password=password)
+    click.echo(f"Created user {user.id} <{user.email}> ({user.role}) in tenant {tenant.id}")
+
+
+@click.group(help="Manage API tokens.")
+def tokens():
+    pass
+
+
+@tokens.command("create")
+@click.option("--tenant", "tenant_id", type=int, required=True)
+@click.option("--user", "user_id", type=int, required=True)
+@click.option("--name", default="cli", show_default=True)
+def create_token(tenant_id, user_id, name):
+    """Print a new token for the user. It is shown this once: only its hash is stored."""
+    user = accounts.get_user(accounts.get_tenant(tenant_id), user_id)
+    click.echo(accounts.issue_token(user, name))

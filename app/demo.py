@@ -1,0 +1,52 @@
+"""`flask --app wsgi seed-demo`: a demo account to try the API with, and a token to call it."""
+
+import click
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Tenant, User
+from app.services import accounts, contacts, conversations, messaging
+
+DEMO_TENANT = "Demo Barbershop"
+DEMO_PASSWORD = "demo-password"
+
+
+@click.command("seed-demo")
+def seed_demo():
+    """Create the demo account (once) and print a fresh token for its admin."""
+    tenant = db.session.scalar(sa.select(Tenant).where(Tenant.name == DEMO_TENANT))
+    if tenant is None:
+        tenant = _create_demo_account()
+        click.echo(f"Created demo tenant {tenant.id} with users owner@demo.test / staff@demo.test ({DEMO_PASSWORD})")
+    admin = db.session.scalar(sa.select(User).where(User.tenant_id == tenant.id, User.role == "admin"))
+    token = accounts.issue_token(admin, "demo")
+    click.echo(f"Demo token (shown once): {token}")
+    click.echo(f'Try: curl -H "Authorization: Bearer {token}" http://localhost:5000/api/v1/conversations')
+
+
+def _create_demo_account() -> Tenant:
+    tenant = accounts.create_tenant(DEMO_TENANT)
+    accounts.create_user(tenant, email="owner@demo.test", name="Olivia Owner", role="admin", password=DEMO_PASSWORD)
+    staff = accounts.create_user(tenant, email="staff@demo.test", name="Sam Staff", role="staff", password=DEMO_PASSWORD)
+
+    john = contacts.create_contact(tenant, first_name="John", last_name="Doe", phone="+15551234567", email="john@example.com")
+    maria = contacts.create_contact(tenant, first_name="Maria", last_name="Garcia", phone="+15559876543")
+    lee = contacts.create_contact(tenant, first_name="Lee", last_name="Chen", phone="+15557654321")
+
+    messaging.record_inbound(tenant, contact=john, channel="sms", body="Hi! Do you have a slot on Saturday?")
+    messaging.record_inbound(tenant, contact=john, channel="sms", body="Morning is best for me.")
+    messaging.record_inbound(tenant, contact=maria, channel="whatsapp", body="Can I bring my son along too?")
+    messaging.record_inbound(
+        tenant,
+        contact=lee,
+        channel="voice",
+        body="Voicemail: calling about my appointment",
+        call_duration_seconds=42,
+        recording_url="https://example.com/recordings/demo.mp3",
+    )
+    visitor = conversations.create_conversation(
+        tenant, channel="web", visitor_name="Alex Visitor", visitor_email="alex@example.com"
+    )
+    messaging.record_inbound(tenant, conversation=visitor, channel="web", body="What are your opening hours?")
+    messaging.send_message(tenant, visitor.id, staff, "We're open 9-6, Tuesday to Saturday!")
+    return tenant

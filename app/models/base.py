@@ -1,0 +1,27 @@
+"""Column types and mixins shared by every model."""
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+# bigint on PostgreSQL; SQLite only auto-increments a plain INTEGER primary key.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JsonDoc = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Timestamps:
+    inserted_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
+def tenant_fk() -> Mapped[int]:
+    # No index of its own: each table leads its composite indexes with tenant_id instead.
+    return mapped_column(BigId, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)

@@ -1,0 +1,34 @@
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.base import BigId, Timestamps, tenant_fk
+
+
+class Contact(Timestamps, db.Model):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        # One contact per phone number in a tenant: inbound messages and sends find it by phone.
+        sa.Index("uq_contacts_tenant_phone", "tenant_id", "phone", unique=True),
+        sa.Index("ix_contacts_tenant_email", "tenant_id", "email"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = tenant_fk()
+    first_name: Mapped[str | None] = mapped_column(sa.String(100))
+    last_name: Mapped[str | None] = mapped_column(sa.String(100))
+    phone: Mapped[str | None] = mapped_column(sa.String(32))  # E.164
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    ghl_contact_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # Set when the contact texts STOP (or the provider says they did); cleared by START.
+    sms_opted_out_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    @property
+    def sms_opted_out(self) -> bool:
+        return self.sms_opted_out_at is not None
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part) or (self.phone or "")

@@ -1,0 +1,65 @@
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.base import BigId, JsonDoc, Timestamps, tenant_fk
+
+CHANNELS = ("sms", "voice", "email", "web", "whatsapp")
+PROVIDER_CHANNELS = ("sms", "voice", "whatsapp")  # need Twilio or GHL to reach anyone
+STATUSES = ("open", "closed", "archived")
+
+
+def new_visitor_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Conversation(Timestamps, db.Model):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        # The inbox: a tenant's conversations, newest activity first, optionally by status/channel.
+        sa.Index("ix_conversations_tenant_activity", "tenant_id", sa.text("last_message_at DESC"), sa.text("id DESC")),
+        sa.Index("ix_conversations_tenant_status_activity", "tenant_id", "status", sa.text("last_message_at DESC")),
+        sa.Index("ix_conversations_tenant_channel", "tenant_id", "channel"),
+        sa.Index("ix_conversations_tenant_contact", "tenant_id", "contact_id"),
+        sa.Index("ix_conversations_tenant_assignee", "tenant_id", "assigned_to"),
+        # At most one open conversation per contact and channel, so two racing sends or inbound
+        # messages for the same contact cannot fork the thread.
+        sa.Index(
+            "uq_conversations_open_per_contact_channel",
+            "tenant_id",
+            "contact_id",
+            "channel",
+            unique=True,
+            postgresql_where=sa.text("status = 'open' AND contact_id IS NOT NULL"),
+            sqlite_where=sa.text("status = 'open' AND contact_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = tenant_fk()
+    channel: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="open")
+    phone_number: Mapped[str | None] = mapped_column(sa.String(32))
+    visitor_name: Mapped[str | None] = mapped_column(sa.String(200))
+    visitor_email: Mapped[str | None] = mapped_column(sa.String(320))
+    visitor_phone: Mapped[str | None] = mapped_column(sa.String(32))
+    visitor_token: Mapped[str | None] = mapped_column(sa.String(64), unique=True, default=new_visitor_token)
+    ghl_conversation_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    contact_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("contacts.id", ondelete="SET NULL"))
+    assigned_to: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    last_message_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Kept by the service with last_message_at, so a list shows previews without a query per row.
+    last_message_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("messages.id", ondelete="SET NULL", use_alter=True, name="fk_conversations_last_message")
+    )
+    # "metadata" is reserved on declarative classes, hence the attribute name.
+    meta: Mapped[dict] = mapped_column("metadata", JsonDoc, nullable=False, default=dict)
+
+    contact = relationship("Contact", lazy="joined")
+    last_message = relationship("Message", foreign_keys=[last_message_id], lazy="joined", post_update=True)
+
+    def __repr__(self) -> str:
+        return f"<Conversation {self.id} tenant={self.tenant_id} {self.channel}/{self.status}>"

@@ -1,0 +1,51 @@
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.base import BigId, JsonDoc, Timestamps, tenant_fk
+
+DIRECTIONS = ("inbound", "outbound")
+SENDER_TYPES = ("visitor", "staff", "system")
+DELIVERY_STATUSES = ("pending", "sent", "delivered", "read", "failed")
+
+
+class Message(Timestamps, db.Model):
+    __tablename__ = "messages"
+    __table_args__ = (
+        # A conversation's history, newest first, and the `before` cursor.
+        sa.Index("ix_messages_conversation_id_desc", "conversation_id", sa.text("id DESC")),
+        # Unread badges: inbound messages nobody has read yet.
+        sa.Index(
+            "ix_messages_unread",
+            "tenant_id",
+            "conversation_id",
+            postgresql_where=sa.text("direction = 'inbound' AND read_at IS NULL"),
+            sqlite_where=sa.text("direction = 'inbound' AND read_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = tenant_fk()
+    conversation_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
+    sender_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    sender_type: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    body: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
+    channel: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    direction: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    delivery_status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="pending")
+    ghl_message_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)  # e.g. Twilio SM...
+    call_duration_seconds: Mapped[int | None] = mapped_column(sa.Integer)
+    recording_url: Mapped[str | None] = mapped_column(sa.Text)
+    attachments: Mapped[list] = mapped_column(JsonDoc, nullable=False, default=list)
+    error_code: Mapped[str | None] = mapped_column(sa.String(32))
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    send_attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    read_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"<Message {self.id} conv={self.conversation_id} {self.direction}/{self.delivery_status}>"

@@ -1,0 +1,33 @@
+import secrets
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.base import BigId, Timestamps
+
+SMS_PROVIDERS = ("twilio", "ghl", "simulator")
+
+
+def new_widget_key() -> str:
+    return "wk_" + secrets.token_urlsafe(24)
+
+
+class Tenant(Timestamps, db.Model):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    # None: standalone (web chat only). Otherwise the provider that sends and receives.
+    sms_provider: Mapped[str | None] = mapped_column(sa.String(20))
+    # Secrets are stored Fernet-encrypted (app.crypto) and never serialised.
+    ghl_api_key_encrypted: Mapped[str | None] = mapped_column(sa.Text)
+    ghl_location_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    twilio_account_sid_encrypted: Mapped[str | None] = mapped_column(sa.Text)
+    twilio_auth_token_encrypted: Mapped[str | None] = mapped_column(sa.Text)
+    twilio_phone_number: Mapped[str | None] = mapped_column(sa.String(32))
+    twilio_messaging_service_sid: Mapped[str | None] = mapped_column(sa.String(64))
+    widget_key: Mapped[str] = mapped_column(sa.String(64), unique=True, nullable=False, default=new_widget_key)
+
+    def __repr__(self) -> str:
+        return f"<Tenant {self.id}>"

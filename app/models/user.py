@@ -1,0 +1,31 @@
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.extensions import db
+from app.models.base import BigId, Timestamps, tenant_fk
+
+ROLES = ("admin", "staff")
+
+
+class User(Timestamps, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "email", name="uq_users_tenant_email"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = tenant_fk()
+    email: Mapped[str] = mapped_column(sa.String(320), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    role: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="staff")
+    password_hash: Mapped[str | None] = mapped_column(sa.String(256))
+
+    tenant = relationship("Tenant", lazy="joined")
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} tenant={self.tenant_id}>"

@@ -1,0 +1,46 @@
+import marshmallow as ma
+
+from app.schemas.common import PageQuery, Phone, StrictSchema, UtcDateTime
+
+name_length = ma.validate.Length(max=100)
+
+
+class ContactSummarySchema(ma.Schema):
+    id = ma.fields.Integer()
+    first_name = ma.fields.String(allow_none=True)
+    last_name = ma.fields.String(allow_none=True)
+    phone = ma.fields.String(allow_none=True)
+    email = ma.fields.String(allow_none=True)
+
+
+class ContactSchema(ContactSummarySchema):
+    ghl_contact_id = ma.fields.String(allow_none=True)
+    sms_opted_out = ma.fields.Boolean()
+    sms_opted_out_at = UtcDateTime(allow_none=True)
+    inserted_at = UtcDateTime()
+    updated_at = UtcDateTime()
+
+
+class ContactCreateSchema(StrictSchema):
+    first_name = ma.fields.String(allow_none=True, validate=name_length)
+    last_name = ma.fields.String(allow_none=True, validate=name_length)
+    phone = Phone(allow_none=True)
+    email = ma.fields.Email(allow_none=True)
+    sms_opted_out = ma.fields.Boolean()
+
+    @ma.validates_schema
+    def needs_a_way_to_reach(self, data, **kwargs):
+        if not any(data.get(key) for key in ("first_name", "last_name", "phone", "email")):
+            raise ma.ValidationError("Give at least a name, a phone number or an email.", "_schema")
+
+
+class ContactUpdateSchema(StrictSchema):
+    first_name = ma.fields.String(allow_none=True, validate=name_length)
+    last_name = ma.fields.String(allow_none=True, validate=name_length)
+    phone = Phone(allow_none=True)
+    email = ma.fields.Email(allow_none=True)
+    sms_opted_out = ma.fields.Boolean()
+
+
+class ContactListQuery(PageQuery):
+    search = ma.fields.String(validate=ma.validate.Length(min=1, max=100))

@@ -1,0 +1,165 @@
+import marshmallow as ma
+
+from app.models.conversation import CHANNELS, STATUSES
+from app.models.message import DELIVERY_STATUSES
+from app.schemas.common import PageQuery, Phone, StrictSchema, UtcDateTime
+from app.schemas.contacts import ContactSummarySchema
+
+MESSAGE_MAX_LENGTH = 1600  # Twilio's Body limit; GHL's SMS limit is the same order
+message_body = ma.validate.Length(min=1, max=MESSAGE_MAX_LENGTH)
+channel_field = ma.validate.OneOf(CHANNELS)
+
+
+class AttachmentSchema(ma.Schema):
+    url = ma.fields.String()
+    content_type = ma.fields.String(allow_none=True)
+
+
+class MessageSchema(ma.Schema):
+    id = ma.fields.Integer()
+    conversation_id = ma.fields.Integer()
+    body = ma.fields.String()
+    channel = ma.fields.String()
+    direction = ma.fields.String()
+    sender_type = ma.fields.String()
+    sender_id = ma.fields.Integer(allow_none=True)
+    delivery_status = ma.fields.String(metadata={"enum": list(DELIVERY_STATUSES)})
+    ghl_message_id = ma.fields.String(allow_none=True)
+    call_duration_seconds = ma.fields.Integer(allow_none=True)
+    recording_url = ma.fields.String(allow_none=True)
+    attachments = ma.fields.List(ma.fields.Nested(AttachmentSchema))
+    error_code = ma.fields.String(allow_none=True)
+    error_message = ma.fields.String(allow_none=True)
+    read_at = UtcDateTime(allow_none=True)
+    inserted_at = UtcDateTime()
+    updated_at = UtcDateTime()
+
+
+class MessagePreviewSchema(ma.Schema):
+    id = ma.fields.Integer()
+    body = ma.fields.Function(lambda message: message.body[:160])
+    direction = ma.fields.String()
+    sender_type = ma.fields.String()
+    delivery_status = ma.fields.String()
+    inserted_at = UtcDateTime()
+
+
+class ConversationSchema(ma.Schema):
+    id = ma.fields.Integer()
+    channel = ma.fields.String(metadata={"enum": list(CHANNELS)})
+    status = ma.fields.String(metadata={"enum": list(STATUSES)})
+    phone_number = ma.fields.String(allow_none=True)
+    visitor_name = ma.fields.String(allow_none=True)
+    visitor_email = ma.fields.String(allow_none=True)
+    visitor_phone = ma.fields.String(allow_none=True)
+    ghl_conversation_id = ma.fields.String(allow_none=True)
+    contact_id = ma.fields.Integer(allow_none=True)
+    contact = ma.fields.Nested(ContactSummarySchema, allow_none=True)
+    assigned_to = ma.fields.Integer(allow_none=True)
+    unread_count = ma.fields.Integer()
+    last_message = ma.fields.Nested(MessagePreviewSchema, allow_none=True)
+    last_message_at = UtcDateTime(allow_none=True)
+    metadata = ma.fields.Dict(attribute="meta")
+    inserted_at = UtcDateTime()
+    updated_at = UtcDateTime()
+
+
+class ConversationDetailSchema(ConversationSchema):
+    messages = ma.fields.List(
+        ma.fields.Nested(MessageSchema),
+        metadata={"description": "The most recent messages, oldest first; page further with /messages?before=."},
+    )
+
+
+class ConversationListQuery(PageQuery):
+    channel = ma.fields.String(validate=channel_field)
+    status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
+    contact_id = ma.fields.Integer()
+    assigned_to = ma.fields.Integer()
+    search = ma.fields.String(validate=ma.validate.Length(min=1, max=100))
+
+
+class ConversationCreateSchema(StrictSchema):
+    channel = ma.fields.String(required=True, validate=channel_field)
+    contact_id = ma.fields.Integer()
+    phone = Phone(metadata={"description": "Finds or creates the contact with this number."})
+    visitor_name = ma.fields.String(validate=ma.validate.Length(max=200))
+    visitor_email = ma.fields.Email()
+    visitor_phone = Phone()
+    assigned_to = ma.fields.Integer(allow_none=True)
+    metadata = ma.fields.Dict()
+
+    @ma.validates_schema
+    def one_contact_reference(self, data, **kwargs):
+        if "contact_id" in data and "phone" in data:
+            raise ma.ValidationError("Give contact_id or phone, not both.", "_schema")
+
+
+class ConversationUpdateSchema(StrictSchema):
+    status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
+    assigned_to = ma.fields.Integer(allow_none=True)
+    visitor_name = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=200))
+    visitor_email = ma.fields.Email(allow_none=True)
+    visitor_phone = Phone(allow_none=True)
+    metadata = ma.fields.Dict()
+
+
+class AssignSchema(StrictSchema):
+    user_id = ma.fields.Integer(
+        allow_none=True,
+        metadata={"description": "Omit to assign to yourself; null to unassign."},
+    )
+
+
+class MessageCreateSchema(StrictSchema):
+    message = ma.fields.String(required=True, validate=message_body)
+
+
+class SendSchema(MessageCreateSchema):
+    contact_id = ma.fields.Integer()
+    phone = Phone()
+    channel = ma.fields.String(load_default="sms", validate=channel_field)
+
+    @ma.validates_schema
+    def exactly_one_recipient(self, data, **kwargs):
+        if ("contact_id" in data) == ("phone" in data):
+            raise ma.ValidationError("Give exactly one of contact_id or phone.", "_schema")
+
+
+class MessagesQuery(PageQuery):
+    before = ma.fields.Integer(
+        metadata={"description": "A message id: return only messages older than it (cursor for long histories)."}
+    )
+
+
+class SendResultSchema(ma.Schema):
+    conversation = ma.fields.Nested(ConversationSchema)
+    message = ma.fields.Nested(MessageSchema)
+    status = ma.fields.String(metadata={"description": "The message's delivery_status."})
+
+
+class ReadSchema(StrictSchema):
+    up_to_message_id = ma.fields.Integer(
+        metadata={"description": "Mark only messages up to this one read; omit for all."}
+    )
+
+
+class ReadResultSchema(ma.Schema):
+    conversation_id = ma.fields.Integer()
+    marked_read = ma.fields.Integer()
+    unread_count = ma.fields.Integer()
+
+
+class UnreadSchema(ma.Schema):
+    total = ma.fields.Integer(metadata={"description": "Unread inbound messages in open and closed conversations."})
+    conversations = ma.fields.Integer(metadata={"description": "Conversations with at least one unread message."})
+    by_channel = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+
+
+class MessagesMetaSchema(ma.Schema):
+    total = ma.fields.Integer()
+    limit = ma.fields.Integer()
+    offset = ma.fields.Integer()
+    next_before = ma.fields.Integer(
+        allow_none=True, metadata={"description": "Pass as `before` for the previous page; null at the start."}
+    )

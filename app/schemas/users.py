@@ -1,0 +1,33 @@
+import marshmallow as ma
+
+from app.schemas.common import StrictSchema, UtcDateTime
+
+
+class UserSchema(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    email = ma.fields.String()
+    role = ma.fields.String()
+
+
+class TenantSummarySchema(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    sms_provider = ma.fields.String(allow_none=True)
+
+
+class MeSchema(UserSchema):
+    tenant = ma.fields.Nested(TenantSummarySchema)
+
+
+class LoginSchema(StrictSchema):
+    email = ma.fields.Email(required=True)
+    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(min=1, max=200))
+    tenant_id = ma.fields.Integer(metadata={"description": "Only needed when the email exists in two accounts."})
+    token_name = ma.fields.String(load_default="mobile", validate=ma.validate.Length(max=100))
+
+
+class LoginResultSchema(ma.Schema):
+    token = ma.fields.String(metadata={"description": "Shown once; send it as `Authorization: Bearer <token>`."})
+    user = ma.fields.Nested(MeSchema)
+    inserted_at = UtcDateTime()

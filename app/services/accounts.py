@@ -1,0 +1,131 @@
+"""Tenants, users and API tokens: who is calling, and on behalf of which tenant."""
+
+import hashlib
+import hmac
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+import sqlalchemy as sa
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from app.extensions import db
+from app.models import ApiToken, Tenant, User
+from app.models.base import utcnow
+from app.models.user import ROLES
+
+log = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "cv_"
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)  # last_used_at is written at most this often
+
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_tenant(name: str) -> Tenant:
+    tenant = Tenant(name=name.strip())
+    db.session.add(tenant)
+    db.session.commit()
+    return tenant
+
+
+def get_tenant(tenant_id: int) -> Tenant:
+    tenant = db.session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("Tenant not found.")
+    return tenant
+
+
+def create_user(tenant: Tenant, *, email: str, name: str, role: str = "staff", password: str | None = None) -> User:
+    if role not in ROLES:
+        raise ValidationFailed(fields={"role": [f"Must be one of: {', '.join(ROLES)}."]})
+    email = email.strip().lower()
+    exists = db.session.scalar(sa.select(User.id).where(User.tenant_id == tenant.id, User.email == email))
+    if exists:
+        raise Conflict("A user with this email already exists in this account.", code="user_exists")
+    user = User(tenant_id=tenant.id, email=email, name=name, role=role)
+    if password:
+        user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def get_user(tenant: Tenant, user_id: int) -> User:
+    user = db.session.scalar(sa.select(User).where(User.id == user_id, User.tenant_id == tenant.id))
+    if user is None:
+        raise NotFound("User not found.")
+    return user
+
+
+def list_users(tenant: Tenant) -> list[User]:
+    return list(db.session.scalars(sa.select(User).where(User.tenant_id == tenant.id).order_by(User.name, User.id)))
+
+
+def issue_token(user: User, name: str = "api") -> str:
+    """Create a token for `user` and return it. Only its hash is kept: this is the one chance to see it."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    db.session.add(ApiToken(tenant_id=user.tenant_id, user_id=user.id, token_hash=hash_token(token), name=name))
+    db.session.commit()
+    return token
+
+
+def login(email: str, password: str, *, tenant_id: int | None = None, token_name: str = "mobile") -> tuple[str, User]:
+    """Exchange email and password for a new token. The same answer for an unknown email and a wrong password."""
+    query = sa.select(User).where(User.email == email.strip().lower())
+    if tenant_id is not None:
+        query = query.where(User.tenant_id == tenant_id)
+    candidates = list(db.session.scalars(query))
+    matches = [user for user in candidates if user.check_password(password)]
+    if not candidates:
+        _spend_a_password_check(password)
+    if len(matches) != 1:
+        log.info("auth.login-failed")
+        if len(matches) > 1:
+            raise ValidationFailed(
+                "This email belongs to more than one account; add tenant_id.", fields={"tenant_id": ["Required."]}
+            )
+        raise Unauthorized("Email or password is wrong.", code="invalid_credentials")
+    user = matches[0]
+    return issue_token(user, token_name), user
+
+
+def authenticate(token: str) -> ApiToken:
+    """Return the live token row for a bearer token, or raise Unauthorized."""
+    if not token.startswith(TOKEN_PREFIX):
+        raise Unauthorized()
+    digest = hash_token(token)
+    row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == digest))
+    # The lookup is by hash; compare again in constant time so timing says nothing of near-misses.
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
+        raise Unauthorized()
+    now = utcnow()
+    last = row.last_used_at
+    if last is None or now - _aware(last) > TOKEN_TOUCH_INTERVAL:
+        row.last_used_at = now
+        db.session.commit()
+    return row
+
+
+def revoke_token(token_row: ApiToken) -> None:
+    token_row.revoked_at = utcnow()
+    db.session.commit()
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the zone
+
+
+@cache
+def _dummy_password_hash() -> str:
+    return generate_password_hash(secrets.token_hex(16))
+
+
+def _spend_a_password_check(password: str) -> None:
+    # An unknown email costs as long as a wrong password, so timing does not reveal accounts.
+    check_password_hash(_dummy_password_hash(), password)

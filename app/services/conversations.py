@@ -1,0 +1,246 @@
+"""Conversations: the single source of truth for a conversation's state.
+
+Every change (create, update, assign, close, reopen, read) comes through here, whether it started
+in the API, a webhook, a task or the CLI. Functions take the tenant and own the commit.
+"""
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import Conflict
+from app.extensions import db
+from app.models import Contact, Conversation, Message, Tenant
+from app.models.base import utcnow
+from app.models.conversation import CHANNELS, PROVIDER_CHANNELS
+from app.services.accounts import get_user
+from app.services.contacts import contact_search_clause, find_or_create_by_phone, get_contact
+from app.services.queries import get_owned, like_pattern, page
+
+RECENT_MESSAGES = 50  # how many a conversation's detail view carries
+
+
+def get_conversation(tenant: Tenant, conversation_id: int, *, for_update: bool = False) -> Conversation:
+    return get_owned(Conversation, tenant.id, conversation_id, what="Conversation", for_update=for_update)
+
+
+def list_conversations(
+    tenant: Tenant,
+    *,
+    channel: str | None = None,
+    status: str | None = None,
+    contact_id: int | None = None,
+    assigned_to: int | None = None,
+    search: str | None = None,
+    limit: int,
+    offset: int,
+):
+    """A page of the tenant's conversations, newest activity first, with contact, preview and unread count."""
+    query = sa.select(Conversation).where(Conversation.tenant_id == tenant.id)
+    if channel:
+        query = query.where(Conversation.channel == channel)
+    if status:
+        query = query.where(Conversation.status == status)
+    if contact_id is not None:
+        query = query.where(Conversation.contact_id == contact_id)
+    if assigned_to is not None:
+        query = query.where(Conversation.assigned_to == assigned_to)
+    if search:
+        pattern = like_pattern(search)
+        matching_contacts = sa.select(Contact.id).where(Contact.tenant_id == tenant.id, contact_search_clause(search))
+        query = query.where(
+            sa.or_(
+                Conversation.contact_id.in_(matching_contacts),
+                Conversation.visitor_name.ilike(pattern),
+                Conversation.visitor_email.ilike(pattern),
+                Conversation.visitor_phone.ilike(pattern),
+                Conversation.phone_number.ilike(pattern),
+            )
+        )
+    query = query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+    return page(query, limit=limit, offset=offset)
+
+
+def recent_messages(conversation: Conversation, limit: int = RECENT_MESSAGES) -> list[Message]:
+    newest_first = db.session.scalars(
+        sa.select(Message)
+        .where(Message.conversation_id == conversation.id, Message.tenant_id == conversation.tenant_id)
+        .order_by(Message.id.desc())
+        .limit(limit)
+    ).all()
+    return list(reversed(newest_first))
+
+
+def create_conversation(
+    tenant: Tenant,
+    *,
+    channel: str,
+    contact_id: int | None = None,
+    phone: str | None = None,
+    assigned_to: int | None = None,
+    metadata: dict | None = None,
+    **visitor,
+) -> Conversation:
+    """Start a conversation. One open conversation per contact and channel: a second answers 409."""
+    contact = get_contact(tenant, contact_id) if contact_id is not None else None
+    if assigned_to is not None:
+        get_user(tenant, assigned_to)
+    if contact is None and phone:
+        contact = find_or_create_by_phone(tenant, phone)
+    if contact is not None:
+        existing = find_open_conversation(tenant, contact, channel)
+        if existing is not None:
+            raise Conflict(
+                "This contact already has an open conversation on this channel.",
+                code="conversation_exists",
+                fields={"conversation_id": [existing.id]},
+            )
+    conversation = new_conversation(tenant, channel=channel, contact=contact, **visitor)
+    conversation.assigned_to = assigned_to
+    conversation.meta = metadata or {}
+    _commit_open_conversation()
+    return conversation
+
+
+def new_conversation(tenant: Tenant, *, channel: str, contact: Contact | None, **visitor) -> Conversation:
+    """Add (not commit) a new open conversation; its phone_number is the contact's for phone channels."""
+    if channel not in CHANNELS:
+        raise ValueError(channel)
+    conversation = Conversation(
+        tenant_id=tenant.id,
+        channel=channel,
+        status="open",
+        contact=contact,
+        phone_number=contact.phone if contact is not None and channel in PROVIDER_CHANNELS else None,
+        last_message_at=utcnow(),
+        meta={},
+        **visitor,
+    )
+    db.session.add(conversation)
+    return conversation
+
+
+def find_open_conversation(tenant: Tenant, contact: Contact, channel: str) -> Conversation | None:
+    return db.session.scalar(
+        sa.select(Conversation).where(
+            Conversation.tenant_id == tenant.id,
+            Conversation.contact_id == contact.id,
+            Conversation.channel == channel,
+            Conversation.status == "open",
+        )
+    )
+
+
+def find_or_start_open_conversation(tenant: Tenant, contact: Contact, channel: str) -> Conversation:
+    """The contact's open conversation on `channel`, or a new one. Flushes; safe when two requests race."""
+    existing = find_open_conversation(tenant, contact, channel)
+    if existing is not None:
+        return existing
+    try:
+        with db.session.begin_nested():
+            conversation = new_conversation(tenant, channel=channel, contact=contact)
+    except IntegrityError:  # the unique open-per-contact index: another request started it first
+        conversation = find_open_conversation(tenant, contact, channel)
+    return conversation
+
+
+def update_conversation(tenant: Tenant, conversation_id: int, **changes) -> Conversation:
+    conversation = get_conversation(tenant, conversation_id, for_update=True)
+    if "assigned_to" in changes and changes["assigned_to"] is not None:
+        get_user(tenant, changes["assigned_to"])
+    if "metadata" in changes:
+        conversation.meta = changes.pop("metadata")
+    status = changes.pop("status", None)
+    for key, value in changes.items():
+        setattr(conversation, key, value)
+    if status is not None:
+        conversation.status = status
+    _commit_open_conversation()
+    return conversation
+
+
+def assign(tenant: Tenant, conversation_id: int, user_id: int | None) -> Conversation:
+    """Assign to `user_id` (of the same tenant), or unassign with None. The row is locked meanwhile."""
+    conversation = get_conversation(tenant, conversation_id, for_update=True)
+    if user_id is not None:
+        get_user(tenant, user_id)
+    conversation.assigned_to = user_id
+    db.session.commit()
+    return conversation
+
+
+def close(tenant: Tenant, conversation_id: int) -> Conversation:
+    conversation = get_conversation(tenant, conversation_id, for_update=True)
+    if conversation.status == "archived":
+        raise Conflict("An archived conversation cannot be closed; reopen it first.", code="conversation_archived")
+    conversation.status = "closed"
+    db.session.commit()
+    return conversation
+
+
+def reopen(tenant: Tenant, conversation_id: int) -> Conversation:
+    conversation = get_conversation(tenant, conversation_id, for_update=True)
+    conversation.status = "open"
+    _commit_open_conversation()
+    return conversation
+
+
+def _commit_open_conversation() -> None:
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict(
+            "This contact already has an open conversation on this channel.", code="conversation_exists"
+        ) from exc
+
+
+def mark_read(tenant: Tenant, conversation_id: int, *, up_to_message_id: int | None = None) -> tuple[Conversation, int]:
+    """Mark the conversation's unread inbound messages read (all, or up to one message). Returns how many."""
+    conversation = get_conversation(tenant, conversation_id)
+    query = (
+        sa.update(Message)
+        .where(
+            Message.tenant_id == tenant.id,
+            Message.conversation_id == conversation.id,
+            Message.direction == "inbound",
+            Message.read_at.is_(None),
+        )
+        .values(read_at=utcnow(), delivery_status="read", updated_at=utcnow())
+    )
+    if up_to_message_id is not None:
+        query = query.where(Message.id <= up_to_message_id)
+    marked = db.session.execute(query.execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    return conversation, marked
+
+
+def unread_counts(tenant: Tenant) -> dict:
+    """Unread inbound messages for the tenant's badges: in total, per channel, and conversations touched.
+
+    Archived conversations are out of the inbox, so they do not count.
+    """
+    rows = db.session.execute(
+        sa.select(
+            Conversation.channel,
+            sa.func.count(Message.id),
+            sa.func.count(sa.distinct(Message.conversation_id)),
+        )
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Message.tenant_id == tenant.id,
+            Conversation.tenant_id == tenant.id,
+            Message.direction == "inbound",
+            Message.read_at.is_(None),
+            Conversation.status != "archived",
+        )
+        .group_by(Conversation.channel)
+    ).all()
+    by_channel = dict.fromkeys(CHANNELS, 0)
+    by_channel.update({channel: count for channel, count, _ in rows})
+    return {
+        "total": sum(by_channel.values()),
+        "conversations": sum(conversations for _, _, conversations in rows),
+        "by_channel": by_channel,
+    }
+
+

@@ -1,0 +1,30 @@
+"""Small query helpers every service shares."""
+
+import sqlalchemy as sa
+
+from app.errors import NotFound
+from app.extensions import db
+
+
+def get_owned(model, tenant_id: int, object_id: int, *, what: str, for_update: bool = False):
+    """Load a row by id *and* tenant. Another tenant's id is indistinguishable from a missing one."""
+    query = sa.select(model).where(model.id == object_id, model.tenant_id == tenant_id)
+    if for_update:
+        query = query.with_for_update(of=model)
+    row = db.session.scalar(query)
+    if row is None:
+        raise NotFound(f"{what} not found.", code=f"{what.lower()}_not_found")
+    return row
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern that matches `text` anywhere, with the user's % and _ taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def page(query, *, limit: int, offset: int):
+    """(rows, total) for a select, in two statements whatever the page size."""
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
+    rows = db.session.scalars(query.limit(limit).offset(offset)).unique().all()
+    return rows, total

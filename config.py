@@ -1,0 +1,89 @@
+"""Configuration from the environment (12-factor), with safe development defaults."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def database_url(raw: str | None) -> str:
+    """Normalise DATABASE_URL for SQLAlchemy and the psycopg 3 driver.
+
+    Heroku-style platforms still hand out ``postgres://``, which SQLAlchemy 2 refuses.
+    """
+    if not raw:
+        return f"sqlite:///{BASE_DIR / 'instance' / 'dev.sqlite3'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix) :]
+    return raw
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL")  # unset: tasks run in-process, limits in memory
+    # Comma-separated Fernet keys, newest first (MultiFernet encrypts with the first).
+    ENCRYPTION_KEYS = os.environ.get("ENCRYPTION_KEYS", "")
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:5000")
+
+    PAGE_SIZE_DEFAULT = 50
+    PAGE_SIZE_MAX = _int("PAGE_SIZE_MAX", 200)
+    MESSAGE_MAX_LENGTH = 1600  # Twilio's Body limit, and what one SMS thread can carry
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    TOKEN_TOUCH_INTERVAL_SECONDS = 60  # last_used_at is written at most this often
+
+    # flask-smorest / OpenAPI
+    API_TITLE = "Conversations API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_REDOC_PATH = "docs"
+    OPENAPI_REDOC_URL = "https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"
+    JSON_SORT_KEYS = False
+
+    @property
+    def RATELIMIT_STORAGE_URI(self) -> str:  # noqa: N802 (Flask config key)
+        return self.REDIS_URL or "memory://"
+
+    @property
+    def CELERY(self) -> dict:  # noqa: N802 (Flask config key)
+        if not self.REDIS_URL:
+            # Embedded default: no broker, tasks run in the calling process.
+            return {"task_always_eager": True, "task_eager_propagates": False}
+        return {
+            "broker_url": self.REDIS_URL,
+            "result_backend": None,
+            "task_ignore_result": True,
+            # A task whose worker died is delivered again; sends claim their row first.
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "worker_prefetch_multiplier": 1,
+            # Must exceed the longest countdown we schedule, or Redis redelivers early.
+            "broker_transport_options": {"visibility_timeout": 3600},
+            # Never block an API request for long when Redis is down: the sweeper re-enqueues.
+            "broker_connection_timeout": 2,
+            "broker_connection_retry_on_startup": True,
+        }
+
+
+class TestConfig(Config):
+    TESTING = True
+    SQLALCHEMY_DATABASE_URI = database_url(
+        os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/conversations_test")
+    )
+    REDIS_URL = None
+    RATELIMIT_STORAGE_URI = "memory://"
+    ENCRYPTION_KEYS = "Y2FyZWZ1bGx5LWNob3Nlbi10ZXN0LWtleS0zMmJ5dGU="
+    PUBLIC_BASE_URL = "https://api.example.test"
+
+    @property
+    def CELERY(self) -> dict:  # noqa: N802
+        # A broker that cannot connect makes a forgotten or misplaced enqueue loud in tests.
+        return {"broker_url": "memory://", "task_always_eager": False}

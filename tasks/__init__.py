@@ -1,0 +1,1 @@
+"""Celery tasks: thin entry points that take ids and call one service."""
