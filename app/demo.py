@@ -27,9 +27,13 @@ def seed_demo():
 def _create_demo_account() -> Tenant:
     tenant = accounts.create_tenant(DEMO_TENANT)
     accounts.create_user(tenant, email="owner@demo.test", name="Olivia Owner", role="admin", password=DEMO_PASSWORD)
-    staff = accounts.create_user(tenant, email="staff@demo.test", name="Sam Staff", role="staff", password=DEMO_PASSWORD)
+    staff = accounts.create_user(
+        tenant, email="staff@demo.test", name="Sam Staff", role="staff", password=DEMO_PASSWORD
+    )
 
-    john = contacts.create_contact(tenant, first_name="John", last_name="Doe", phone="+15551234567", email="john@example.com")
+    john = contacts.create_contact(
+        tenant, first_name="John", last_name="Doe", phone="+15551234567", email="john@example.com"
+    )
     maria = contacts.create_contact(tenant, first_name="Maria", last_name="Garcia", phone="+15559876543")
     lee = contacts.create_contact(tenant, first_name="Lee", last_name="Chen", phone="+15557654321")
 

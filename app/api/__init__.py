@@ -23,7 +23,9 @@ class ConversationsApi(Api):
 
 api = ConversationsApi(
     spec_kwargs={
-        "info": {"description": "One inbox for SMS, voice, WhatsApp and web chat. Send `Authorization: Bearer <token>`."},
+        "info": {
+            "description": "One inbox for SMS, voice, WhatsApp and web chat. Send `Authorization: Bearer <token>`."
+        },
         "security": [{"bearerAuth": []}],
     }
 )

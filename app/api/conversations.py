@@ -94,8 +94,7 @@ def update_conversation(fields, conversation_id):
 @blp.response(200, envelope(ConversationSchema))
 def assign(fields, conversation_id):
     """Assign to yourself (empty body), to `user_id` of your account, or unassign (`user_id: null`)."""
-    user_id = fields["user_id"] if "user_id" in fields else g.user.id
-    return {"data": conversations.assign(g.tenant, conversation_id, user_id)}
+    return {"data": conversations.assign(g.tenant, conversation_id, fields.get("user_id", g.user.id))}
 
 
 @blp.post("/conversations/<int:conversation_id>/close")
@@ -136,4 +135,6 @@ def mark_read(fields, conversation_id):
     conversation, marked = conversations.mark_read(
         g.tenant, conversation_id, up_to_message_id=(fields or {}).get("up_to_message_id")
     )
-    return {"data": {"conversation_id": conversation.id, "marked_read": marked, "unread_count": conversation.unread_count}}
+    return {
+        "data": {"conversation_id": conversation.id, "marked_read": marked, "unread_count": conversation.unread_count}
+    }

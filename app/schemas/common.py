@@ -50,7 +50,9 @@ class PageQuery(QuerySchema):
     limit = ma.fields.Integer(
         load_default=DEFAULT_PAGE_SIZE,
         validate=ma.validate.Range(min=1),
-        metadata={"description": f"Page size; default {DEFAULT_PAGE_SIZE}, larger values are capped at {MAX_PAGE_SIZE}."},
+        metadata={
+            "description": f"Page size; default {DEFAULT_PAGE_SIZE}, larger values are capped at {MAX_PAGE_SIZE}."
+        },
     )
     offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0))
 

@@ -22,7 +22,6 @@ TOKEN_PREFIX = "cv_"
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)  # last_used_at is written at most this often
 
 
-
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

@@ -242,5 +242,3 @@ def unread_counts(tenant: Tenant) -> dict:
         "conversations": sum(conversations for _, _, conversations in rows),
         "by_channel": by_channel,
     }
-
-

@@ -9,7 +9,6 @@ from app.celery import enqueue
 from app.errors import ChannelUnavailable, Conflict, ValidationFailed
 from app.extensions import db
 from app.models import Contact, Conversation, Message, Tenant, User
-from app.models.base import utcnow
 from app.services.contacts import find_or_create_by_phone, get_contact
 from app.services.conversations import find_or_start_open_conversation, get_conversation
 

@@ -1,0 +1,76 @@
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from app import create_app
+from app.extensions import db as _db
+from app.extensions import limiter
+from config import TestConfig
+from tests import factories
+from tests.services import ensure_database, require, test_database_url
+
+
+@pytest.fixture(scope="session")
+def app():
+    """The app on the real PostgreSQL test database, migrated from empty to head once per run."""
+    try:
+        ensure_database(test_database_url())
+    except Exception as exc:  # psycopg.OperationalError and friends
+        require("PostgreSQL", exc)
+    app = create_app(TestConfig())
+    with app.app_context():
+        with _db.engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        upgrade()
+        _db.engine.dispose()
+    return app
+
+
+@pytest.fixture
+def db(app):
+    """Each test in one outer transaction, rolled back at the end; the code's commits become savepoints."""
+    with app.app_context():
+        connection = _db.engine.connect()
+        outer = connection.begin()
+        original_session = _db.session
+        _db.session = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint"))
+        try:
+            yield _db
+        finally:
+            _db.session.remove()
+            _db.session = original_session
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app, db):
+    limiter.reset()
+    return app.test_client()
+
+
+@pytest.fixture
+def tenant(db):
+    return factories.make_tenant(name="Acme")
+
+
+@pytest.fixture
+def admin(tenant):
+    return factories.make_user(tenant=tenant, role="admin", email="admin@acme.test")
+
+
+@pytest.fixture
+def staff(tenant):
+    return factories.make_user(tenant=tenant, role="staff", email="staff@acme.test")
+
+
+@pytest.fixture
+def api(client, admin):
+    """A client that calls as the tenant's admin."""
+    return factories.ApiClient(client, factories.make_token(user=admin))
+
+
+@pytest.fixture
+def staff_api(client, staff):
+    return factories.ApiClient(client, factories.make_token(user=staff))
