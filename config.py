@@ -31,6 +31,30 @@ class Config:
     # Comma-separated Fernet keys, newest first (MultiFernet encrypts with the first).
     ENCRYPTION_KEYS = os.environ.get("ENCRYPTION_KEYS", "")
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:5000")
+    # Refuse to start encrypting with a key derived from SECRET_KEY once this is set (production).
+    REQUIRE_ENCRYPTION_KEYS = os.environ.get("REQUIRE_ENCRYPTION_KEYS", "").lower() in ("1", "true", "yes")
+
+    # Providers. Base URLs are configurable so staging and tests can point at a local fake.
+    TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.com")
+    GHL_API_BASE_URL = os.environ.get("GHL_API_BASE_URL", "https://services.leadconnectorhq.com")
+    GHL_CONVERSATIONS_VERSION = os.environ.get("GHL_CONVERSATIONS_VERSION", "2021-04-15")
+    GHL_CONTACTS_VERSION = os.environ.get("GHL_CONTACTS_VERSION", "2021-07-28")
+    PROVIDER_TIMEOUT_SECONDS = float(os.environ.get("PROVIDER_TIMEOUT_SECONDS", "10"))
+    # Rate limits, shared by every worker through Redis. GHL publishes 100 requests / 10 s per
+    # location; a Twilio long code sends about 1 message per second (a messaging service more).
+    GHL_RATE_LIMIT = os.environ.get("GHL_RATE_LIMIT", "100/10 seconds")
+    TWILIO_RATE_LIMIT = os.environ.get("TWILIO_RATE_LIMIT", "1/second")
+    TWILIO_SERVICE_RATE_LIMIT = os.environ.get("TWILIO_SERVICE_RATE_LIMIT", "10/second")
+
+    # The send pipeline.
+    SEND_MAX_ATTEMPTS = _int("SEND_MAX_ATTEMPTS", 6)
+    SEND_BACKOFF_BASE_SECONDS = float(os.environ.get("SEND_BACKOFF_BASE_SECONDS", "5"))
+    SEND_BACKOFF_MAX_SECONDS = float(os.environ.get("SEND_BACKOFF_MAX_SECONDS", "600"))
+    SWEEP_GRACE_SECONDS = _int("SWEEP_GRACE_SECONDS", 30)  # pending and unclaimed this long: re-enqueue
+    SEND_CLAIM_TIMEOUT_SECONDS = _int("SEND_CLAIM_TIMEOUT_SECONDS", 300)  # claimed, no outcome: interrupted
+    STATUS_POLL_AFTER_SECONDS = _int("STATUS_POLL_AFTER_SECONDS", 600)  # sent, no final status: ask
+    STATUS_POLL_GIVE_UP_SECONDS = _int("STATUS_POLL_GIVE_UP_SECONDS", 3 * 24 * 3600)
+    SIMULATOR_DELAY_SECONDS = float(os.environ.get("SIMULATOR_DELAY_SECONDS", "2"))
 
     PAGE_SIZE_DEFAULT = 50
     PAGE_SIZE_MAX = _int("PAGE_SIZE_MAX", 200)

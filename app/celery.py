@@ -3,15 +3,19 @@
 import logging
 
 from celery import Celery, Task
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
+
+from app import jobs
 
 log = logging.getLogger(__name__)
 
 
 def celery_init_app(app: Flask) -> Celery:
     class FlaskTask(Task):
-        # Each task runs in its own app context, and leaves no session behind.
         def __call__(self, *args, **kwargs):
+            if has_app_context():  # run in-process (eager) from a request: its context and session
+                return self.run(*args, **kwargs)
+            # Each task in its own app context, leaving no session behind for the next one.
             with app.app_context():
                 try:
                     return self.run(*args, **kwargs)
@@ -22,20 +26,34 @@ def celery_init_app(app: Flask) -> Celery:
 
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])
+    celery_app.conf.beat_schedule = {
+        "sweep-unsent-messages": {"task": jobs.SWEEP_UNSENT, "schedule": 15.0},
+        "poll-delivery-status": {"task": jobs.POLL_STATUSES, "schedule": 60.0},
+        "forget-idempotency-keys": {"task": jobs.PURGE_IDEMPOTENCY_KEYS, "schedule": 3600.0},
+    }
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app
 
 
-def enqueue(task_name: str, *args) -> bool:
+def enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
     """Send a task by name (ids only, never ORM objects or secrets). Call it after the commit.
 
     Returns False instead of raising when the broker is unreachable: the caller's row is already
-    committed, and the sweeper task picks up whatever was not enqueued.
+    committed, and the sweeper task picks up whatever was not enqueued. Without a broker
+    (development), a registered task runs here and now.
     """
     celery_app: Celery = current_app.extensions["celery"]
+    if celery_app.conf.task_always_eager:
+        task = celery_app.tasks.get(task_name)
+        if task is None:
+            log.warning("celery.task-not-registered", extra={"task": task_name})
+            return False
+        task.apply(args=args)
+        return True
     try:
-        celery_app.send_task(task_name, args=args)
+        # retry=False: when Redis is down, fail fast instead of holding the API request.
+        celery_app.send_task(task_name, args=args, countdown=countdown, retry=False)
         return True
     except Exception:  # kombu raises several unrelated types for an unreachable broker
         log.warning("celery.enqueue-failed", extra={"task": task_name})

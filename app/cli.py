@@ -13,6 +13,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(tokens)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(secrets)
 
 
 @click.group(help="Manage tenants (accounts).")
@@ -57,3 +58,16 @@ def create_token(tenant_id, user_id, name):
     """Print a new token for the user. It is shown this once: only its hash is stored."""
     user = accounts.get_user(accounts.get_tenant(tenant_id), user_id)
     click.echo(accounts.issue_token(user, name))
+
+
+@click.group(help="Manage encrypted secrets.")
+def secrets():
+    pass
+
+
+@secrets.command("rotate")
+def rotate_secrets():
+    """Re-encrypt every stored secret under the first key of ENCRYPTION_KEYS (keep the old keys listed until done)."""
+    from app.services.settings import rotate_secrets as rotate
+
+    click.echo(f"Re-encrypted {rotate()} secrets under the newest key.")

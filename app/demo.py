@@ -52,5 +52,5 @@ def _create_demo_account() -> Tenant:
         tenant, channel="web", visitor_name="Alex Visitor", visitor_email="alex@example.com"
     )
     messaging.record_inbound(tenant, conversation=visitor, channel="web", body="What are your opening hours?")
-    messaging.send_message(tenant, visitor.id, staff, "We're open 9-6, Tuesday to Saturday!")
+    messaging.send_message(tenant, visitor.id, staff, messaging.Draft("We're open 9-6, Tuesday to Saturday!"))
     return tenant

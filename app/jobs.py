@@ -1,3 +1,7 @@
 """Task names, shared by app/ (which enqueues by name) and tasks/ (which registers them)."""
 
 SEND_MESSAGE = "messages.send"
+CHECK_STATUS = "messages.check_status"
+SWEEP_UNSENT = "messages.sweep_unsent"
+POLL_STATUSES = "messages.poll_statuses"
+PURGE_IDEMPOTENCY_KEYS = "messages.purge_idempotency_keys"

@@ -1,10 +1,20 @@
 """The /api/v1 REST API: flask-smorest blueprints, bearer auth, OpenAPI from the same schemas."""
 
+import flask_smorest
 import marshmallow as ma
 from flask import Flask
 from flask_smorest import Api
+from webargs.flaskparser import FlaskParser
 
-from app.api.auth import require_bearer_token
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint, with query strings held to the schema's `unknown = RAISE` too.
+
+    webargs ignores unknown query parameters by default, so `?chanel=sms` would silently list
+    everything; `unknown=None` makes it defer to each schema's Meta (StrictSchema, QuerySchema).
+    """
+
+    ARGUMENTS_PARSER = FlaskParser(unknown=None)
 
 
 class ErrorDetailSchema(ma.Schema):
@@ -21,22 +31,21 @@ class ConversationsApi(Api):
     ERROR_SCHEMA = ErrorSchema  # documents the envelope app.errors actually answers with
 
 
-api = ConversationsApi(
-    spec_kwargs={
-        "info": {
-            "description": "One inbox for SMS, voice, WhatsApp and web chat. Send `Authorization: Bearer <token>`."
-        },
-        "security": [{"bearerAuth": []}],
-    }
-)
-
-
 def register_api(app: Flask) -> None:
-    from app.api import account, contacts, conversations, login, users
+    # One Api (and OpenAPI spec) per app, so create_app() can build a second app in the same
+    # process (tests, the migration check). Bearer auth is attached to each blueprint at import.
+    from app.api import account, contacts, conversations, login, settings, users
 
+    api = ConversationsApi(
+        spec_kwargs={
+            "info": {
+                "description": "One inbox for SMS, voice, WhatsApp and web chat. Send `Authorization: Bearer <token>`."
+            },
+            "security": [{"bearerAuth": []}],
+        }
+    )
     api.init_app(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(login.blp, url_prefix="/api/v1/auth")
-    for module in (account, contacts, conversations, users):
-        module.blp.before_request(require_bearer_token)
+    for module in (account, contacts, conversations, settings, users):
         api.register_blueprint(module.blp, url_prefix="/api/v1")

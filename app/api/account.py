@@ -1,11 +1,13 @@
 from flask import g
-from flask_smorest import Blueprint
 
+from app.api import Blueprint
+from app.api.auth import require_bearer_token
 from app.schemas.common import envelope
 from app.schemas.users import MeSchema
 from app.services import accounts
 
 blp = Blueprint("account", __name__, description="The caller's own account and token")
+blp.before_request(require_bearer_token)
 
 
 @blp.get("/me")

@@ -1,11 +1,13 @@
 from flask import g
-from flask_smorest import Blueprint
 
+from app.api import Blueprint
+from app.api.auth import require_bearer_token
 from app.schemas.common import envelope
 from app.schemas.contacts import ContactCreateSchema, ContactListQuery, ContactSchema, ContactUpdateSchema
 from app.services import contacts
 
 blp = Blueprint("contacts", __name__, description="The people an account talks to")
+blp.before_request(require_bearer_token)
 
 
 @blp.get("/contacts")

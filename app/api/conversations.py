@@ -1,6 +1,8 @@
-from flask import g
-from flask_smorest import Blueprint
+from flask import g, request
 
+from app.api import Blueprint
+from app.api.auth import require_bearer_token
+from app.errors import ValidationFailed
 from app.schemas.common import envelope
 from app.schemas.conversations import (
     AssignSchema,
@@ -22,14 +24,39 @@ from app.schemas.conversations import (
 from app.services import conversations, messaging
 
 blp = Blueprint("conversations", __name__, description="The unified inbox: every channel, one model")
+blp.before_request(require_bearer_token)
 
 
 def _page_meta(query: dict, total: int) -> dict:
     return {"total": total, "limit": query["limit"], "offset": query["offset"]}
 
 
-def _sent(conversation, message) -> dict:
-    return {"data": {"conversation": conversation, "message": message, "status": message.delivery_status}}
+IDEMPOTENCY_KEY_DOC = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": "Idempotency-Key",
+            "schema": {"type": "string", "maxLength": 255},
+            "description": "Retry-safe sends: the same key within 24 hours answers with the first message "
+            "(same id and status) and sends nothing new. A different request with the same key answers 409.",
+        }
+    ]
+}
+
+
+def _draft(fields: dict) -> messaging.Draft:
+    key = request.headers.get("Idempotency-Key", "").strip() or None
+    if key and len(key) > 255:
+        raise ValidationFailed(fields={"Idempotency-Key": ["At most 255 characters."]})
+    return messaging.Draft(body=fields["message"], media_urls=tuple(fields["media_urls"]), idempotency_key=key)
+
+
+def _sent(sent: messaging.Sent):
+    """The seed's send response; a replayed Idempotency-Key answers the same, marked by a header."""
+    body = {
+        "data": {"conversation": sent.conversation, "message": sent.message, "status": sent.message.delivery_status}
+    }
+    return body, {"Idempotent-Replayed": "true"} if sent.replayed else {}
 
 
 @blp.get("/conversations")
@@ -59,17 +86,18 @@ def unread():
 @blp.post("/conversations/send")
 @blp.arguments(SendSchema)
 @blp.response(201, envelope(SendResultSchema))
+@blp.doc(**IDEMPOTENCY_KEY_DOC)
 def send(fields):
     """Send to a contact or a phone number; finds or starts the open conversation on that channel."""
-    conversation, message = messaging.send_to_contact(
+    sent = messaging.send_to_contact(
         g.tenant,
         g.user,
+        _draft(fields),
         channel=fields["channel"],
-        body=fields["message"],
         contact_id=fields.get("contact_id"),
         phone=fields.get("phone"),
     )
-    return _sent(conversation, message)
+    return _sent(sent)
 
 
 @blp.get("/conversations/<int:conversation_id>")
@@ -121,10 +149,10 @@ def list_messages(query, conversation_id):
 @blp.post("/conversations/<int:conversation_id>/messages")
 @blp.arguments(MessageCreateSchema)
 @blp.response(201, envelope(SendResultSchema))
+@blp.doc(**IDEMPOTENCY_KEY_DOC)
 def send_message(fields, conversation_id):
     """Send a message in this conversation (reopens it if closed)."""
-    conversation, message = messaging.send_message(g.tenant, conversation_id, g.user, fields["message"])
-    return _sent(conversation, message)
+    return _sent(messaging.send_message(g.tenant, conversation_id, g.user, _draft(fields)))
 
 
 @blp.post("/conversations/<int:conversation_id>/read")

@@ -1,6 +1,6 @@
 from flask import current_app
-from flask_smorest import Blueprint
 
+from app.api import Blueprint
 from app.extensions import limiter
 from app.schemas.common import envelope, now
 from app.schemas.users import LoginResultSchema, LoginSchema

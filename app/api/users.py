@@ -1,11 +1,13 @@
 from flask import g
-from flask_smorest import Blueprint
 
+from app.api import Blueprint
+from app.api.auth import require_bearer_token
 from app.schemas.common import envelope
 from app.schemas.users import UserSchema
 from app.services import accounts
 
 blp = Blueprint("users", __name__, description="The account's users, for assignment pickers")
+blp.before_request(require_bearer_token)
 
 
 @blp.get("/users")

@@ -6,6 +6,7 @@ from sqlalchemy.orm import column_property
 from app.models.api_token import ApiToken
 from app.models.contact import Contact
 from app.models.conversation import Conversation
+from app.models.idempotency_key import IdempotencyKey
 from app.models.message import Message
 from app.models.tenant import Tenant
 from app.models.user import User
@@ -19,4 +20,4 @@ Conversation.unread_count = column_property(
     .scalar_subquery()
 )
 
-__all__ = ["ApiToken", "Contact", "Conversation", "Message", "Tenant", "User"]
+__all__ = ["ApiToken", "Contact", "Conversation", "IdempotencyKey", "Message", "Tenant", "User"]

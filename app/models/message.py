@@ -24,6 +24,15 @@ class Message(Timestamps, db.Model):
             postgresql_where=sa.text("direction = 'inbound' AND read_at IS NULL"),
             sqlite_where=sa.text("direction = 'inbound' AND read_at IS NULL"),
         ),
+        # The sweeper and the status poller scan only outbound messages still in flight.
+        sa.Index(
+            "ix_messages_in_flight",
+            "delivery_status",
+            "inserted_at",
+            postgresql_where=sa.text("direction = 'outbound' AND delivery_status IN ('pending', 'sent')"),
+            sqlite_where=sa.text("direction = 'outbound' AND delivery_status IN ('pending', 'sent')"),
+        ),
+        sa.Index("ix_messages_tenant_provider_id", "tenant_id", "provider_message_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -38,13 +47,19 @@ class Message(Timestamps, db.Model):
     direction: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     delivery_status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="pending")
     ghl_message_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
-    provider_message_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)  # e.g. Twilio SM...
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(64))  # e.g. Twilio's SM...
     call_duration_seconds: Mapped[int | None] = mapped_column(sa.Integer)
     recording_url: Mapped[str | None] = mapped_column(sa.Text)
     attachments: Mapped[list] = mapped_column(JsonDoc, nullable=False, default=list)
     error_code: Mapped[str | None] = mapped_column(sa.String(32))
     error_message: Mapped[str | None] = mapped_column(sa.Text)
     send_attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    # The send pipeline's bookkeeping: a worker claims a pending message (claimed_at) before it
+    # calls the provider, so no second worker sends it; a retry waits until next_attempt_at.
+    claimed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    status_checked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     read_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     def __repr__(self) -> str:

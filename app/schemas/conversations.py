@@ -6,7 +6,6 @@ from app.schemas.common import PageQuery, Phone, StrictSchema, UtcDateTime
 from app.schemas.contacts import ContactSummarySchema
 
 MESSAGE_MAX_LENGTH = 1600  # Twilio's Body limit; GHL's SMS limit is the same order
-message_body = ma.validate.Length(min=1, max=MESSAGE_MAX_LENGTH)
 channel_field = ma.validate.OneOf(CHANNELS)
 
 
@@ -111,8 +110,22 @@ class AssignSchema(StrictSchema):
     )
 
 
+MAX_MEDIA = 10  # Twilio's MediaUrl limit per message
+
+
 class MessageCreateSchema(StrictSchema):
-    message = ma.fields.String(required=True, validate=message_body)
+    message = ma.fields.String(load_default="", validate=ma.validate.Length(max=MESSAGE_MAX_LENGTH))
+    media_urls = ma.fields.List(
+        ma.fields.Url(schemes={"https"}),
+        load_default=list,
+        validate=ma.validate.Length(max=MAX_MEDIA),
+        metadata={"description": f"Up to {MAX_MEDIA} public https URLs (images, PDFs...): sent as MMS."},
+    )
+
+    @ma.validates_schema
+    def has_content(self, data, **kwargs):
+        if not data.get("message", "").strip() and not data.get("media_urls"):
+            raise ma.ValidationError("A message needs text or media_urls.", "message")
 
 
 class SendSchema(MessageCreateSchema):

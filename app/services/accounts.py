@@ -4,7 +4,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import cache
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.extensions import db
 from app.models import ApiToken, Tenant, User
-from app.models.base import utcnow
+from app.models.base import aware, utcnow
 from app.models.user import ROLES
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def authenticate(token: str) -> ApiToken:
         raise Unauthorized()
     now = utcnow()
     last = row.last_used_at
-    if last is None or now - _aware(last) > TOKEN_TOUCH_INTERVAL:
+    if last is None or now - aware(last) > TOKEN_TOUCH_INTERVAL:
         row.last_used_at = now
         db.session.commit()
     return row
@@ -114,10 +114,6 @@ def authenticate(token: str) -> ApiToken:
 def revoke_token(token_row: ApiToken) -> None:
     token_row.revoked_at = utcnow()
     db.session.commit()
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the zone
 
 
 @cache

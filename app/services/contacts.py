@@ -51,13 +51,16 @@ def update_contact(tenant: Tenant, contact_id: int, **fields) -> Contact:
     return contact
 
 
+def find_contact_by_phone(tenant: Tenant, phone: str) -> Contact | None:
+    return db.session.scalar(sa.select(Contact).where(Contact.tenant_id == tenant.id, Contact.phone == phone))
+
+
 def find_or_create_by_phone(tenant: Tenant, phone: str) -> Contact:
     """The tenant's contact with this E.164 number, created if new. Safe when two requests race.
 
     Flushes, never commits: the caller's transaction decides.
     """
-    query = sa.select(Contact).where(Contact.tenant_id == tenant.id, Contact.phone == phone)
-    contact = db.session.scalar(query)
+    contact = find_contact_by_phone(tenant, phone)
     if contact is not None:
         return contact
     try:
@@ -65,7 +68,7 @@ def find_or_create_by_phone(tenant: Tenant, phone: str) -> Contact:
             contact = Contact(tenant_id=tenant.id, phone=phone)
             db.session.add(contact)
     except IntegrityError:  # another request created it between our select and insert
-        contact = db.session.scalar(query)
+        contact = find_contact_by_phone(tenant, phone)
     return contact
 
 

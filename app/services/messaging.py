@@ -1,53 +1,80 @@
 """Messages: sending from staff, and reading a conversation's history."""
 
+import hashlib
+import json
 import logging
+from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from app import jobs
 from app.celery import enqueue
 from app.errors import ChannelUnavailable, Conflict, ValidationFailed
 from app.extensions import db
-from app.models import Contact, Conversation, Message, Tenant, User
-from app.services.contacts import find_or_create_by_phone, get_contact
+from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, User
+from app.models.base import aware, utcnow
+from app.services.contacts import find_contact_by_phone, find_or_create_by_phone, get_contact
 from app.services.conversations import find_or_start_open_conversation, get_conversation
 
 log = logging.getLogger(__name__)
 
 OPT_OUT_CHANNELS = ("sms", "whatsapp")
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
-def send_message(tenant: Tenant, conversation_id: int, sender: User, body: str) -> tuple[Conversation, Message]:
-    """Send `body` from staff into a conversation.
+@dataclass(frozen=True)
+class Draft:
+    """What staff asked to send."""
+
+    body: str
+    media_urls: tuple[str, ...] = ()
+    idempotency_key: str | None = None  # the client's Idempotency-Key header
+
+
+@dataclass(frozen=True)
+class Sent:
+    conversation: Conversation
+    message: Message
+    replayed: bool = False  # True when an Idempotency-Key matched an earlier request
+
+
+def send_message(tenant: Tenant, conversation_id: int, sender: User, draft: Draft) -> Sent:
+    """Send from staff into a conversation.
 
     A closed conversation is reopened; an archived one answers 409. The message is stored before
     anything else can fail: as `sent` on web chat (the widget reads it from here), as `pending` on
     a provider channel, where a worker sends it after the commit.
     """
+    fingerprint = _fingerprint("conversation", conversation_id, draft)
+    if replay := _replay(tenant, draft.idempotency_key, fingerprint):
+        return replay
     conversation = get_conversation(tenant, conversation_id, for_update=True)
     if conversation.status == "archived":
         raise Conflict("This conversation is archived; reopen it to send.", code="conversation_archived")
     ensure_can_send(tenant, conversation.channel, conversation.contact)
     if conversation.status == "closed":
         conversation.status = "open"
-    message = _add_outbound(tenant, conversation, sender, body)
-    return _commit_and_dispatch(tenant, conversation, message)
+    return _store_and_dispatch(tenant, conversation, sender, draft, fingerprint)
 
 
 def send_to_contact(
-    tenant: Tenant, sender: User, *, channel: str, body: str, contact_id: int | None = None, phone: str | None = None
-) -> tuple[Conversation, Message]:
+    tenant: Tenant, sender: User, draft: Draft, *, channel: str, contact_id: int | None = None, phone: str | None = None
+) -> Sent:
     """Send to a contact (by id) or a phone number, in the contact's open conversation on `channel`.
 
     The contact and the conversation are created when new. Nothing is stored when the send is refused.
     """
-    contact = get_contact(tenant, contact_id) if contact_id is not None else None
+    fingerprint = _fingerprint("contact", [contact_id, phone, channel], draft)
+    if replay := _replay(tenant, draft.idempotency_key, fingerprint):
+        return replay
+    contact = get_contact(tenant, contact_id) if contact_id is not None else find_contact_by_phone(tenant, phone)
     ensure_can_send(tenant, channel, contact)
     if contact is None:
         contact = find_or_create_by_phone(tenant, phone)
     conversation = find_or_start_open_conversation(tenant, contact, channel)
-    message = _add_outbound(tenant, conversation, sender, body)
-    return _commit_and_dispatch(tenant, conversation, message)
+    return _store_and_dispatch(tenant, conversation, sender, draft, fingerprint)
 
 
 def ensure_can_send(tenant: Tenant, channel: str, contact: Contact | None) -> None:
@@ -82,21 +109,67 @@ def list_messages(
     return list(reversed(newest_first)), total, next_before
 
 
-def _add_outbound(tenant: Tenant, conversation: Conversation, sender: User, body: str) -> Message:
+def _store_and_dispatch(tenant: Tenant, conversation: Conversation, sender: User, draft: Draft, fingerprint: str):
     via_provider = conversation.channel != "web"
     message = Message(
         tenant_id=tenant.id,
         conversation_id=conversation.id,
         sender_id=sender.id,
         sender_type="staff",
-        body=body,
+        body=draft.body,
         channel=conversation.channel,
         direction="outbound",
         delivery_status="pending" if via_provider else "sent",
-        attachments=[],
+        sent_at=None if via_provider else utcnow(),
+        attachments=[{"url": url, "content_type": None} for url in draft.media_urls],
     )
     _append(conversation, message)
-    return message
+    if draft.idempotency_key:
+        db.session.add(
+            IdempotencyKey(
+                tenant_id=tenant.id, key=draft.idempotency_key, request_fingerprint=fingerprint, message_id=message.id
+            )
+        )
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Only the idempotency key is unique here: the same key raced us and won. Answer with its message.
+        db.session.rollback()
+        if replay := _replay(tenant, draft.idempotency_key, fingerprint):
+            return replay
+        raise
+    if message.delivery_status == "pending":
+        # After the commit, so the worker finds the row; if the broker is down the sweeper retries.
+        enqueue(jobs.SEND_MESSAGE, tenant.id, message.id)
+    log.info(
+        "message.outbound-accepted",
+        extra={"tenant_id": tenant.id, "conversation_id": conversation.id, "message_id": message.id},
+    )
+    return Sent(conversation, message)
+
+
+def _fingerprint(target_kind: str, target, draft: Draft) -> str:
+    request = {"to": [target_kind, target], "body": draft.body, "media_urls": list(draft.media_urls)}
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+
+
+def _replay(tenant: Tenant, key: str | None, fingerprint: str) -> Sent | None:
+    """The earlier result for this Idempotency-Key (within 24 hours), or None."""
+    if not key:
+        return None
+    row = db.session.scalar(
+        sa.select(IdempotencyKey).where(IdempotencyKey.tenant_id == tenant.id, IdempotencyKey.key == key)
+    )
+    if row is None:
+        return None
+    if aware(row.inserted_at) < utcnow() - IDEMPOTENCY_WINDOW:
+        db.session.delete(row)  # expired: the key may be used again
+        db.session.flush()
+        return None
+    if row.request_fingerprint != fingerprint:
+        raise Conflict("This Idempotency-Key was already used for a different request.", code="idempotency_key_reused")
+    message = db.session.get(Message, row.message_id)
+    return Sent(db.session.get(Conversation, message.conversation_id), message, replayed=True)
 
 
 def _append(conversation: Conversation, message: Message) -> None:
@@ -105,18 +178,6 @@ def _append(conversation: Conversation, message: Message) -> None:
     db.session.flush()
     conversation.last_message_at = message.inserted_at
     conversation.last_message = message
-
-
-def _commit_and_dispatch(tenant: Tenant, conversation: Conversation, message: Message):
-    db.session.commit()
-    if message.delivery_status == "pending":
-        # After the commit, so the worker finds the row; if the broker is down the sweeper retries.
-        enqueue(jobs.SEND_MESSAGE, tenant.id, message.id)
-    log.info(
-        "message.outbound-accepted",
-        extra={"tenant_id": tenant.id, "conversation_id": conversation.id, "message_id": message.id},
-    )
-    return conversation, message
 
 
 def record_inbound(

@@ -1,0 +1,257 @@
+"""GoHighLevel / LeadConnector API v2 over plain `requests`.
+
+Facts from /work/shared/providers.md and the official specs in specs/ghl/: conversations.json
+(send-a-new-message, get-message) and contacts.json (upsert-contact, get-contacts).
+Rate limits and their headers: https://marketplace.gohighlevel.com/docs/other/rate-limits
+"""
+
+import os
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote
+
+import requests
+
+from app.providers.base import (
+    DELIVERED,
+    FAILED,
+    READ,
+    SENT,
+    OutboundMessage,
+    ProviderError,
+    Recipient,
+    SendReceipt,
+    StatusReport,
+)
+
+GHL_API = "https://services.leadconnectorhq.com"
+CONVERSATIONS_VERSION = "2021-04-15"  # the `Version` header every /conversations/* operation requires
+CONTACTS_VERSION = "2021-07-28"  # ... and every /contacts/* operation
+
+# SendMessageBodyDto.type values for the channels we send on.
+_MESSAGE_TYPES = {"sms": "SMS", "whatsapp": "WhatsApp"}
+
+# GetMessageResponseDto.status -> ours, for the states that say something final. pending,
+# scheduled and queued are still inside GHL and map to None. connected (calls), opened and
+# clicked (email) all mean the recipient has it. clicked, opt_out and queued are in the spec's
+# enum but not in providers.md's list.
+_FINAL_STATUSES = {
+    "sent": SENT,
+    "delivered": DELIVERED,
+    "connected": DELIVERED,
+    "opened": DELIVERED,
+    "clicked": DELIVERED,
+    "read": READ,
+    "undelivered": FAILED,
+    "failed": FAILED,
+    "opt_out": FAILED,
+}
+IN_FLIGHT_STATUSES = frozenset({"pending", "scheduled", "queued"})
+
+# GHL refuses a send to a contact on do-not-disturb with a 4xx whose text says so; there is no
+# error code for it in the spec, so the text is all we have.
+_OPTED_OUT = re.compile(r"\bdnd\b|do not disturb|unsubscrib|opted?[\s_-]?out", re.IGNORECASE)
+
+_pid_session: tuple[int, requests.Session] | None = None
+
+
+def shared_session() -> requests.Session:
+    """One pooled HTTP session per worker process (STYLE.md habit 6).
+
+    Keyed by pid, so a forked Celery child never shares its parent's sockets. The session holds
+    no tenant state: every call passes its own Authorization header.
+    """
+    global _pid_session
+    if _pid_session is None or _pid_session[0] != os.getpid():
+        _pid_session = (os.getpid(), requests.Session())
+    return _pid_session[1]
+
+
+def ghl_status_to_ours(status: str | None) -> str | None:
+    """Our delivery status for a GHL message status, or None while GHL has nothing final.
+
+    Shared with the webhook code (OutboundMessage events carry the same `status`).
+    """
+    return _FINAL_STATUSES.get((status or "").lower())
+
+
+def classify_ghl_response(response: requests.Response) -> ProviderError:
+    """The one place that decides whether a failed GHL answer is worth retrying."""
+    status = response.status_code
+    text = _error_text(response)
+    details: dict = {"http_status": status}
+    code = f"http_{status}"
+    if status == 429:  # burst (100 per 10 s) or daily (200,000) limit: wait and retry
+        details.update({k: v for k, v in response.headers.items() if k.lower().startswith("x-ratelimit")})
+        return ProviderError(
+            text, code=code, transient=True, retry_after=_retry_after(response.headers), details=details
+        )
+    if status >= 500:
+        return ProviderError(text, code=code, transient=True, details=details)
+    if status != 401 and _OPTED_OUT.search(text):
+        return ProviderError(text, code=code, opted_out=True, details=details)
+    if status in (401, 403):  # token invalid, expired, or not allowed on this location
+        return ProviderError(text, code=code, bad_credentials=True, details=details)
+    return ProviderError(text, code=code, details=details)  # 400, 404, 422...: the same request fails again
+
+
+def network_error(exc: requests.RequestException) -> ProviderError:
+    """Timeouts and connection failures: nothing (or no answer) got through, so try again later."""
+    return ProviderError(f"GHL unreachable: {type(exc).__name__}", code="network", transient=True)
+
+
+class GhlProvider:
+    name = "ghl"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        location_id: str,
+        api_base_url: str = GHL_API,
+        conversations_version: str = CONVERSATIONS_VERSION,
+        contacts_version: str = CONTACTS_VERSION,
+        timeout: float = 10.0,
+        session: requests.Session | None = None,
+    ):
+        self.api_key = api_key
+        self.location_id = location_id
+        self.base_url = api_base_url.rstrip("/")
+        # Both versions are settings: GHL publishes newer ones (providers.md).
+        self.conversations_version = conversations_version
+        self.contacts_version = contacts_version
+        self.timeout = timeout
+        self.session = session or shared_session()
+
+    def send(self, message: OutboundMessage) -> SendReceipt:
+        message_type = _MESSAGE_TYPES.get(message.channel)
+        if message_type is None:
+            raise ProviderError(
+                f"GHL sending on channel {message.channel!r} is not supported.", code="unsupported_channel"
+            )
+        # GHL sends to contacts, not numbers: the contact must exist first (providers.md).
+        contact_id = message.recipient.ghl_contact_id or self._upsert_contact(message.recipient)
+        body = {"type": message_type, "contactId": contact_id, "message": message.body}
+        if message.media_urls:
+            body["attachments"] = list(message.media_urls)
+        try:
+            answer = self._request("POST", "/conversations/messages", self.conversations_version, json=body)
+        except ProviderError as exc:
+            exc.details.setdefault("ghl_contact_id", contact_id)  # worth keeping even when the send failed
+            raise
+        message_id = answer.get("messageId")
+        if not message_id:
+            raise ProviderError("GHL accepted the message but returned no messageId.", code="bad_response")
+        return SendReceipt(
+            provider_message_id=message_id,
+            status=ghl_status_to_ours(answer.get("status")) or SENT,
+            ghl_contact_id=contact_id,
+            ghl_conversation_id=answer.get("conversationId"),
+        )
+
+    def fetch_status(self, provider_message_id: str) -> StatusReport:
+        answer = self._request(
+            "GET", f"/conversations/messages/{quote(provider_message_id, safe='')}", self.conversations_version
+        )
+        # The spec documents the message flat; wrapped answers ({"message": {...}}) have been seen
+        # on other endpoints, so accept both.
+        message = answer["message"] if isinstance(answer.get("message"), dict) else answer
+        ghl_status = message.get("status")
+        status = ghl_status_to_ours(ghl_status)
+        if status != FAILED:
+            return StatusReport(status)
+        code, text = _message_error(message)
+        return StatusReport(FAILED, error_code=code or ghl_status, error_message=text)
+
+    def verify_credentials(self) -> None:
+        # get-contacts is the cheapest read in our specs that proves the token works on this
+        # location (GET /locations/{id} is not in them). The spec marks it deprecated.
+        params = {"locationId": self.location_id, "limit": 1}
+        try:
+            self._request("GET", "/contacts/", self.contacts_version, params=params)
+        except ProviderError as exc:
+            if exc.transient:
+                raise
+            raise ProviderError(exc.message, code=exc.code, bad_credentials=True, details=exc.details) from exc
+
+    def _upsert_contact(self, recipient: Recipient) -> str:
+        """POST /contacts/upsert (upsert-contact): finds the contact by phone/email or creates it."""
+        fields = {
+            "locationId": self.location_id,
+            "phone": recipient.phone,
+            "firstName": recipient.first_name,
+            "lastName": recipient.last_name,
+            "email": recipient.email,
+        }
+        body = {key: value for key, value in fields.items() if value is not None}
+        answer = self._request("POST", "/contacts/upsert", self.contacts_version, json=body)
+        contact_id = (answer.get("contact") or {}).get("id")
+        if not contact_id:
+            raise ProviderError("GHL upserted the contact but returned no contact.id.", code="bad_response")
+        return contact_id
+
+    def _request(self, method: str, path: str, version: str, *, json=None, params=None) -> dict:
+        headers = {"Authorization": f"Bearer {self.api_key}", "Version": version, "Accept": "application/json"}
+        if json is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            response = self.session.request(
+                method, self.base_url + path, headers=headers, json=json, params=params, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise network_error(exc) from exc
+        if not response.ok:
+            raise classify_ghl_response(response)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise ProviderError("GHL answered with something other than a JSON object.", code="bad_response")
+        return answer
+
+
+def _error_text(response: requests.Response) -> str:
+    """GHL's error message: `message` is a string (BadRequestDTO) or a list (UnprocessableDTO)."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        message = payload.get("message") or payload.get("error")
+        if isinstance(message, list):
+            message = "; ".join(str(part) for part in message)
+        if message:
+            return str(message)
+    return f"GHL answered HTTP {response.status_code} {response.reason or ''}".strip()
+
+
+def _retry_after(headers) -> float | None:
+    """Seconds to wait: Retry-After when sent, else the burst window GHL reports."""
+    value = headers.get("Retry-After")
+    if value:
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            try:
+                return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
+            except (TypeError, ValueError):
+                pass
+    interval = headers.get("X-RateLimit-Interval-Milliseconds")
+    try:
+        return float(interval) / 1000 if interval else None
+    except ValueError:
+        return None
+
+
+def _message_error(message: dict) -> tuple[str | None, str | None]:
+    """The failure reason of a GHL message, from `error` or `meta.error` when GHL gives one."""
+    meta = message.get("meta")
+    error = message.get("error") or (meta.get("error") if isinstance(meta, dict) else None)
+    if isinstance(error, dict):
+        code = error.get("code")
+        return (str(code) if code is not None else None), error.get("message") or error.get("description")
+    if isinstance(error, str):
+        return None, error
+    return None, None
