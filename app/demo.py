@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Tenant, User
-from app.services import accounts, contacts, conversations, messaging
+from app.services import accounts, contacts, conversations, inbound, messaging
 
 DEMO_TENANT = "Demo Barbershop"
 DEMO_PASSWORD = "demo-password"
@@ -37,10 +37,10 @@ def _create_demo_account() -> Tenant:
     maria = contacts.create_contact(tenant, first_name="Maria", last_name="Garcia", phone="+15559876543")
     lee = contacts.create_contact(tenant, first_name="Lee", last_name="Chen", phone="+15557654321")
 
-    messaging.record_inbound(tenant, contact=john, channel="sms", body="Hi! Do you have a slot on Saturday?")
-    messaging.record_inbound(tenant, contact=john, channel="sms", body="Morning is best for me.")
-    messaging.record_inbound(tenant, contact=maria, channel="whatsapp", body="Can I bring my son along too?")
-    messaging.record_inbound(
+    inbound.record_inbound(tenant, contact=john, channel="sms", body="Hi! Do you have a slot on Saturday?")
+    inbound.record_inbound(tenant, contact=john, channel="sms", body="Morning is best for me.")
+    inbound.record_inbound(tenant, contact=maria, channel="whatsapp", body="Can I bring my son along too?")
+    inbound.record_inbound(
         tenant,
         contact=lee,
         channel="voice",
@@ -51,6 +51,6 @@ def _create_demo_account() -> Tenant:
     visitor = conversations.create_conversation(
         tenant, channel="web", visitor_name="Alex Visitor", visitor_email="alex@example.com"
     )
-    messaging.record_inbound(tenant, conversation=visitor, channel="web", body="What are your opening hours?")
+    inbound.record_inbound(tenant, conversation=visitor, channel="web", body="What are your opening hours?")
     messaging.send_message(tenant, visitor.id, staff, messaging.Draft("We're open 9-6, Tuesday to Saturday!"))
     return tenant

@@ -242,3 +242,11 @@ def unread_counts(tenant: Tenant) -> dict:
         "conversations": sum(conversations for _, _, conversations in rows),
         "by_channel": by_channel,
     }
+
+
+def append_message(conversation: Conversation, message: Message) -> None:
+    """Add `message` and make it the conversation's latest activity."""
+    db.session.add(message)
+    db.session.flush()
+    conversation.last_message_at = message.inserted_at
+    conversation.last_message = message

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, User
 from app.models.base import aware, utcnow
 from app.services.contacts import find_contact_by_phone, find_or_create_by_phone, get_contact
-from app.services.conversations import find_or_start_open_conversation, get_conversation
+from app.services.conversations import append_message, find_or_start_open_conversation, get_conversation
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def _store_and_dispatch(tenant: Tenant, conversation: Conversation, sender: User
         sent_at=None if via_provider else utcnow(),
         attachments=[{"url": url, "content_type": None} for url in draft.media_urls],
     )
-    _append(conversation, message)
+    append_message(conversation, message)
     if draft.idempotency_key:
         db.session.add(
             IdempotencyKey(
@@ -170,48 +170,3 @@ def _replay(tenant: Tenant, key: str | None, fingerprint: str) -> Sent | None:
         raise Conflict("This Idempotency-Key was already used for a different request.", code="idempotency_key_reused")
     message = db.session.get(Message, row.message_id)
     return Sent(db.session.get(Conversation, message.conversation_id), message, replayed=True)
-
-
-def _append(conversation: Conversation, message: Message) -> None:
-    """Add `message` and make it the conversation's latest activity."""
-    db.session.add(message)
-    db.session.flush()
-    conversation.last_message_at = message.inserted_at
-    conversation.last_message = message
-
-
-def record_inbound(
-    tenant: Tenant,
-    *,
-    channel: str,
-    body: str,
-    contact: Contact | None = None,
-    conversation: Conversation | None = None,
-    call_duration_seconds: int | None = None,
-    recording_url: str | None = None,
-    attachments: list | None = None,
-) -> tuple[Conversation, Message]:
-    """Store a message a customer sent (or a call they made), unread, in the right conversation.
-
-    The contact's open conversation on the channel is used, or a new one started; passing
-    `conversation` (web chat) uses that one, reopening it if closed.
-    """
-    if conversation is None:
-        conversation = find_or_start_open_conversation(tenant, contact, channel)
-    elif conversation.status != "open":
-        conversation.status = "open"
-    message = Message(
-        tenant_id=tenant.id,
-        conversation_id=conversation.id,
-        sender_type="visitor",
-        body=body,
-        channel=channel,
-        direction="inbound",
-        delivery_status="delivered",
-        call_duration_seconds=call_duration_seconds,
-        recording_url=recording_url,
-        attachments=attachments or [],
-    )
-    _append(conversation, message)
-    db.session.commit()
-    return conversation, message
