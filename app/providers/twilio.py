@@ -190,7 +190,9 @@ class TwilioProvider:
         try:
             return operation()
         except TwilioServiceException as exc:  # RFC 9457 problem details, newer Twilio services
-            raise classify_twilio_error(exc.status, exc.code, exc.detail or exc.title) from exc
+            raise classify_twilio_error(
+                exc.status, exc.code, exc.detail or exc.title, retry_after=_retry_after(self.http_client.last_headers)
+            ) from exc
         except TwilioRestException as exc:
             raise classify_twilio_error(
                 exc.status, exc.code, exc.msg, retry_after=_retry_after(self.http_client.last_headers)
