@@ -23,6 +23,23 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+# GHL's RSA key for x-wh-signature, from its Webhook Authentication guide (specs/ghl/WebhookAuthentication.md).
+GHL_RSA_PUBLIC_KEY = (
+    "MIICIjANBgkqhkiG9w0BAQEFAAOCAg8AMIICCgKCAgEAokvo/r9tVgcfZ5DysOSC"
+    "Frm602qYV0MaAiNnX9O8KxMbiyRKWeL9JpCpVpt4XHIcBOK4u3cLSqJGOLaPuXw6"
+    "dO0t6Q/ZVdAV5Phz+ZtzPL16iCGeK9po6D6JHBpbi989mmzMryUnQJezlYJ3DVfB"
+    "csedpinheNnyYeFXolrJvcsjDtfAeRx5ByHQmTnSdFUzuAnC9/GepgLT9SM4nCpv"
+    "uxmZMxrJt5Rw+VUaQ9B8JSvbMPpez4peKaJPZHBbU3OdeCVx5klVXXZQGNHOs8gF"
+    "3kvoV5rTnXV0IknLBXlcKKAQLZcY/Q9rG6Ifi9c+5vqlvHPCUJFT5XUGG5RKgOKU"
+    "J062fRtN+rLYZUV+BjafxQauvC8wSWeYja63VSUruvmNj8xkx2zE/Juc+yjLjTXp"
+    "IocmaiFeAO6fUtNjDeFVkhf5LNb59vECyrHD2SQIrhgXpO4Q3dVNA5rw576PwTzN"
+    "h/AMfHKIjE4xQA1SZuYJmNnmVZLIZBlQAF9Ntd03rfadZ+yDiOXCCs9FkHibELhC"
+    "HULgCsnuDJHcrGNd5/Ddm5hxGQ0ASitgHeMZ0kcIOwKDOzOU53lDza6/Y09T7sYJ"
+    "PQe7z0cvj7aE4B+Ax1ZoZGPzpJlZtGXCsu9aTEGEnKzmsFqwcSsnw3JB31IGKAyk"
+    "T1hhTiaCeIY/OwwwNUY2yvcCAwEAAQ=="
+)
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
@@ -31,6 +48,9 @@ class Config:
     # Comma-separated Fernet keys, newest first (MultiFernet encrypts with the first).
     ENCRYPTION_KEYS = os.environ.get("ENCRYPTION_KEYS", "")
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:5000")
+    # Proxies in front of the app whose X-Forwarded-* headers we trust (Heroku's router: 1). With 0,
+    # nothing is trusted: use it when clients reach gunicorn directly, or they could fake their IP.
+    PROXY_HOPS = _int("PROXY_HOPS", 1)
     # Refuse to start encrypting with a key derived from SECRET_KEY once this is set (production).
     REQUIRE_ENCRYPTION_KEYS = os.environ.get("REQUIRE_ENCRYPTION_KEYS", "").lower() in ("1", "true", "yes")
 
@@ -54,6 +74,15 @@ class Config:
     SEND_CLAIM_TIMEOUT_SECONDS = _int("SEND_CLAIM_TIMEOUT_SECONDS", 300)  # claimed, no outcome: interrupted
     STATUS_POLL_AFTER_SECONDS = _int("STATUS_POLL_AFTER_SECONDS", 600)  # sent, no final status: ask
     STATUS_POLL_GIVE_UP_SECONDS = _int("STATUS_POLL_GIVE_UP_SECONDS", 3 * 24 * 3600)
+    # Webhooks. GHL signs with Ed25519 (X-GHL-Signature) and, on older deliveries, RSA-SHA256
+    # (x-wh-signature); the defaults are GHL's published keys (base64 DER SubjectPublicKeyInfo).
+    GHL_WEBHOOK_ED25519_PUBLIC_KEY = os.environ.get(
+        "GHL_WEBHOOK_ED25519_PUBLIC_KEY", "MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg="
+    )
+    GHL_WEBHOOK_RSA_PUBLIC_KEY = os.environ.get("GHL_WEBHOOK_RSA_PUBLIC_KEY", GHL_RSA_PUBLIC_KEY)
+    GHL_WEBHOOK_MAX_AGE_SECONDS = _int("GHL_WEBHOOK_MAX_AGE_SECONDS", 300)
+    WEBHOOK_RETRY_AFTER_SECONDS = _int("WEBHOOK_RETRY_AFTER_SECONDS", 60)  # a stuck or failed event is retried
+    WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 5)
     SIMULATOR_DELAY_SECONDS = float(os.environ.get("SIMULATOR_DELAY_SECONDS", "2"))
 
     PAGE_SIZE_DEFAULT = 50

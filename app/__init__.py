@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Config
 
@@ -11,6 +12,9 @@ from config import Config
 def create_app(config: object | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=False)
     app.config.from_object(config or Config())
+    if hops := app.config["PROXY_HOPS"]:
+        # Behind Heroku's router or another proxy: the client's address, scheme and host (Twilio signs those).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     app.json.sort_keys = False
     logging.basicConfig(level=app.config.get("LOG_LEVEL", logging.INFO))
 
@@ -21,12 +25,14 @@ def create_app(config: object | None = None) -> Flask:
     from app.errors import register_error_handlers
     from app.extensions import db, limiter, migrate
     from app.health import health
+    from app.webhooks import register_webhooks
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     limiter.init_app(app)
     register_api(app)
     app.register_blueprint(health)
+    register_webhooks(app)
     register_error_handlers(app)  # after the API, so our JSON envelope wins over flask-smorest's
     register_cli(app)
     celery_init_app(app)

@@ -30,6 +30,7 @@ def celery_init_app(app: Flask) -> Celery:
         "sweep-unsent-messages": {"task": jobs.SWEEP_UNSENT, "schedule": 15.0},
         "poll-delivery-status": {"task": jobs.POLL_STATUSES, "schedule": 60.0},
         "forget-idempotency-keys": {"task": jobs.PURGE_IDEMPOTENCY_KEYS, "schedule": 3600.0},
+        "retry-unprocessed-webhooks": {"task": jobs.RETRY_WEBHOOKS, "schedule": 30.0},
     }
     celery_app.set_default()
     app.extensions["celery"] = celery_app

@@ -14,6 +14,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(tokens)
     app.cli.add_command(seed_demo)
     app.cli.add_command(secrets)
+    app.cli.add_command(webhooks)
 
 
 @click.group(help="Manage tenants (accounts).")
@@ -71,3 +72,34 @@ def rotate_secrets():
     from app.services.settings import rotate_secrets as rotate
 
     click.echo(f"Re-encrypted {rotate()} secrets under the newest key.")
+
+
+@click.group(help="Inspect and replay provider webhooks.")
+def webhooks():
+    pass
+
+
+@webhooks.command("replay")
+@click.option("--id", "event_ids", type=int, multiple=True, help="An event id (repeatable).")
+@click.option("--failed", is_flag=True, help="Every event whose processing failed.")
+def replay_webhooks(event_ids, failed):
+    """Process stored events again. Safe to repeat: a message already stored is not stored twice."""
+    from app.services import webhook_events
+
+    ids = webhook_events.events_to_replay(event_ids=list(event_ids), failed=failed)
+    if not ids:
+        raise click.UsageError("Nothing to replay: give --id N or --failed.")
+    for event_id in ids:
+        click.echo(f"event {event_id}: {webhook_events.process_event(event_id, force=True)}")
+
+
+@webhooks.command("sample-twilio")
+@click.option("--tenant", "tenant_id", type=int, required=True)
+@click.option("--from", "sender", default="+15557654321", show_default=True, help="The customer's number.")
+@click.option("--body", default="Hi, is my order ready?", show_default=True)
+@click.option("--url", "base_url", default=None, help="Where the service runs (default: PUBLIC_BASE_URL).")
+def sample_twilio(tenant_id, sender, body, base_url):
+    """Print a curl command that posts a correctly signed inbound SMS, as Twilio would."""
+    from app.services.webhook_samples import signed_twilio_sms
+
+    click.echo(signed_twilio_sms(accounts.get_tenant(tenant_id), sender=sender, body=body, base_url=base_url))

@@ -10,6 +10,7 @@ from app.models.idempotency_key import IdempotencyKey
 from app.models.message import Message
 from app.models.tenant import Tenant
 from app.models.user import User
+from app.models.webhook_event import WebhookEvent
 
 # Inbound messages nobody has read, computed in the same SELECT that loads the conversation
 # (served by the partial index ix_messages_unread), so it is never stale and never N+1.
@@ -20,4 +21,4 @@ Conversation.unread_count = column_property(
     .scalar_subquery()
 )
 
-__all__ = ["ApiToken", "Contact", "Conversation", "IdempotencyKey", "Message", "Tenant", "User"]
+__all__ = ["ApiToken", "Contact", "Conversation", "IdempotencyKey", "Message", "Tenant", "User", "WebhookEvent"]

@@ -32,7 +32,23 @@ class Message(Timestamps, db.Model):
             postgresql_where=sa.text("direction = 'outbound' AND delivery_status IN ('pending', 'sent')"),
             sqlite_where=sa.text("direction = 'outbound' AND delivery_status IN ('pending', 'sent')"),
         ),
-        sa.Index("ix_messages_tenant_provider_id", "tenant_id", "provider_message_id"),
+        # A provider's id names one message: a redelivered or replayed event cannot store it twice.
+        sa.Index(
+            "uq_messages_tenant_provider_id",
+            "tenant_id",
+            "provider_message_id",
+            unique=True,
+            postgresql_where=sa.text("provider_message_id IS NOT NULL"),
+            sqlite_where=sa.text("provider_message_id IS NOT NULL"),
+        ),
+        sa.Index(
+            "uq_messages_tenant_ghl_id",
+            "tenant_id",
+            "ghl_message_id",
+            unique=True,
+            postgresql_where=sa.text("ghl_message_id IS NOT NULL"),
+            sqlite_where=sa.text("ghl_message_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -46,7 +62,7 @@ class Message(Timestamps, db.Model):
     channel: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     direction: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     delivery_status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="pending")
-    ghl_message_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    ghl_message_id: Mapped[str | None] = mapped_column(sa.String(64))
     provider_message_id: Mapped[str | None] = mapped_column(sa.String(64))  # e.g. Twilio's SM...
     call_duration_seconds: Mapped[int | None] = mapped_column(sa.Integer)
     recording_url: Mapped[str | None] = mapped_column(sa.Text)

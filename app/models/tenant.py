@@ -24,9 +24,13 @@ class Tenant(Timestamps, db.Model):
     ghl_api_key_encrypted: Mapped[str | None] = mapped_column(sa.Text)
     ghl_location_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     twilio_account_sid_encrypted: Mapped[str | None] = mapped_column(sa.Text)
+    # SHA-256 of the account SID: webhooks find the tenant by AccountSid without decrypting every row.
+    twilio_account_sid_digest: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     twilio_auth_token_encrypted: Mapped[str | None] = mapped_column(sa.Text)
     twilio_phone_number: Mapped[str | None] = mapped_column(sa.String(32))
     twilio_messaging_service_sid: Mapped[str | None] = mapped_column(sa.String(64))
+    # Inbound calls ring this number (E.164); without one, callers are offered voicemail.
+    forwarding_phone_number: Mapped[str | None] = mapped_column(sa.String(32))
     widget_key: Mapped[str] = mapped_column(sa.String(64), unique=True, nullable=False, default=new_widget_key)
 
     def __repr__(self) -> str:

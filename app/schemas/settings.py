@@ -14,6 +14,7 @@ class MessagingSettingsSchema(ma.Schema):
     twilio_messaging_service_sid = ma.fields.String(allow_none=True)
     twilio_account_sid_set = ma.fields.Boolean()
     twilio_auth_token_set = ma.fields.Boolean()
+    forwarding_phone_number = ma.fields.String(allow_none=True)
     webhook_urls = ma.fields.Dict(
         keys=ma.fields.String(), values=ma.fields.String(), metadata={"description": "URLs to enter at the provider."}
     )
@@ -32,6 +33,9 @@ class MessagingSettingsUpdateSchema(StrictSchema):
     twilio_phone_number = Phone(allow_none=True)
     twilio_messaging_service_sid = ma.fields.String(
         allow_none=True, validate=ma.validate.Regexp(r"^MG[0-9a-fA-F]{32}$", error="Starts with MG.")
+    )
+    forwarding_phone_number = Phone(
+        allow_none=True, metadata={"description": "Inbound calls ring this number; without one they go to voicemail."}
     )
 
 

@@ -1,5 +1,6 @@
 """A tenant's messaging settings: which provider, and its credentials (encrypted, write-only)."""
 
+import hashlib
 import logging
 
 import sqlalchemy as sa
@@ -19,7 +20,13 @@ SECRETS = {
     "twilio_account_sid": "twilio_account_sid_encrypted",
     "twilio_auth_token": "twilio_auth_token_encrypted",
 }
-PLAIN = ("sms_provider", "ghl_location_id", "twilio_phone_number", "twilio_messaging_service_sid")
+PLAIN = (
+    "sms_provider",
+    "ghl_location_id",
+    "twilio_phone_number",
+    "twilio_messaging_service_sid",
+    "forwarding_phone_number",
+)
 
 
 def messaging_settings(tenant: Tenant) -> dict:
@@ -39,6 +46,8 @@ def update_messaging_settings(tenant: Tenant, changes: dict, *, verify: bool = F
     for name, column in SECRETS.items():
         if name in changes:
             setattr(tenant, column, crypto.encrypt(changes[name]) if changes[name] else None)
+    if "twilio_account_sid" in changes:
+        tenant.twilio_account_sid_digest = account_sid_digest(changes["twilio_account_sid"])
     _check_complete(tenant)
     if verify and tenant.sms_provider:
         _verify(tenant)
@@ -53,6 +62,11 @@ def update_messaging_settings(tenant: Tenant, changes: dict, *, verify: bool = F
         ) from exc
     log.info("settings.messaging-updated", extra={"tenant_id": tenant.id, "fields": sorted(changes)})
     return messaging_settings(tenant)
+
+
+def account_sid_digest(account_sid: str | None) -> str | None:
+    """How Twilio webhooks find a tenant by AccountSid without decrypting every tenant's secrets."""
+    return hashlib.sha256(account_sid.encode()).hexdigest() if account_sid else None
 
 
 def _check_complete(tenant: Tenant) -> None:

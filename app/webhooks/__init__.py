@@ -1,0 +1,10 @@
+"""Provider webhooks: each blueprint verifies its provider's signature before anything is stored."""
+
+from flask import Flask
+
+
+def register_webhooks(app: Flask) -> None:
+    from app.webhooks import ghl, twilio
+
+    app.register_blueprint(twilio.bp)
+    app.register_blueprint(ghl.bp)

@@ -1,0 +1,36 @@
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.base import BigId, JsonDoc, tenant_fk, utcnow
+
+EVENT_STATES = ("received", "processing", "processed", "failed")
+
+
+class WebhookEvent(db.Model):
+    """A provider's webhook delivery, stored (verified, deduplicated) before it is processed.
+
+    `event_key` is the provider's own identity for the event (Twilio: MessageSid plus status;
+    GHL: webhookId), so a redelivery finds its twin and changes nothing. A failed event keeps its
+    payload and error for a retry or `flask --app wsgi webhooks replay`.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        sa.UniqueConstraint("provider", "event_key", name="uq_webhook_events_provider_key"),
+        sa.Index("ix_webhook_events_state_received", "state", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = tenant_fk()
+    provider: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    event_key: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    event_type: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    payload: Mapped[dict] = mapped_column(JsonDoc, nullable=False)
+    state: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="received")
+    attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    received_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, nullable=False)
+    processed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

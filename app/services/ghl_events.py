@@ -1,0 +1,223 @@
+"""GHL's webhooks, in the domain's words (specs/ghl/webhook-events/).
+
+GHL's current events (InboundMessage, OutboundMessage, ContactDndUpdate) and the names the mobile
+app's earlier backend used (IncomingSMS/sms.inbound, IncomingCall/call.inbound,
+CallCompleted/call.completed, SMSDelivered/sms.delivered, SMSFailed/sms.failed) share one path.
+"""
+
+import logging
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Contact, Conversation, Message, Tenant
+from app.models.base import aware, utcnow
+from app.phones import InvalidPhoneNumber, normalize_phone
+from app.providers.base import DELIVERED, FAILED, SENT
+from app.providers.ghl import ghl_status_to_ours
+from app.services.contacts import find_contact_by_phone, set_opt_out
+from app.services.delivery_status import apply_status_update
+from app.services.inbound import InboundMessage, find_by_provider_ids, store_message
+
+log = logging.getLogger(__name__)
+
+INBOUND, OUTBOUND, STATUS, DND = "InboundMessage", "OutboundMessage", "MessageStatus", "ContactDndUpdate"
+# Legacy name -> (our event, message type or status it implies).
+ALIASES = {
+    "IncomingSMS": (INBOUND, "SMS"),
+    "sms.inbound": (INBOUND, "SMS"),
+    "IncomingCall": (INBOUND, "CALL"),
+    "call.inbound": (INBOUND, "CALL"),
+    "CallCompleted": (INBOUND, "CALL"),
+    "call.completed": (INBOUND, "CALL"),
+    "SMSDelivered": (STATUS, "delivered"),
+    "sms.delivered": (STATUS, "delivered"),
+    "SMSFailed": (STATUS, "failed"),
+    "sms.failed": (STATUS, "failed"),
+}
+CHANNELS = {
+    "SMS": "sms",
+    "TYPE_SMS": "sms",
+    "WHATSAPP": "whatsapp",
+    "TYPE_WHATSAPP": "whatsapp",
+    "CALL": "voice",
+    "TYPE_CALL": "voice",
+    "VOICEMAIL": "voice",
+    "LIVE CHAT": "web",
+    "TYPE_LIVE_CHAT": "web",
+}
+ADOPT_WINDOW = timedelta(minutes=10)
+
+
+def event_type(payload: dict) -> str:
+    """The event's canonical name (legacy names resolved)."""
+    name = payload.get("type") or payload.get("event") or ""
+    return ALIASES.get(name, (name, None))[0]
+
+
+def event_key(payload: dict) -> str:
+    """GHL's webhookId, or for deliveries without one the message and the state it reports."""
+    if webhook_id := payload.get("webhookId"):
+        return f"webhook:{webhook_id}"
+    name = payload.get("type") or payload.get("event") or ""
+    subject = payload.get("messageId") or payload.get("id")
+    return f"{name}:{subject}:{payload.get('status') or payload.get('callStatus')}"
+
+
+def find_tenant(payload: dict) -> Tenant | None:
+    location_id = payload.get("locationId")
+    if not location_id:
+        return None
+    return db.session.scalar(sa.select(Tenant).where(Tenant.ghl_location_id == location_id))
+
+
+def handle_ghl_event(tenant: Tenant, kind: str, payload: dict) -> None:
+    name = payload.get("type") or payload.get("event") or ""
+    implied = ALIASES.get(name, (None, None))[1]
+    if kind == INBOUND:
+        _message(tenant, payload, message_type=payload.get("messageType") or implied, direction="inbound")
+    elif kind == OUTBOUND:
+        _message(tenant, payload, message_type=payload.get("messageType") or "SMS", direction="outbound")
+    elif kind == STATUS:
+        _status(tenant, payload.get("messageId"), payload.get("status") or implied, payload)
+    elif kind == DND:
+        _dnd(tenant, payload)
+    else:
+        log.info("webhook.ghl.ignored", extra={"tenant_id": tenant.id, "event_type": kind})
+
+
+def _message(tenant: Tenant, payload: dict, *, message_type: str, direction: str) -> None:
+    channel = CHANNELS.get((message_type or "").upper())
+    if channel is None:
+        log.info("webhook.ghl.unsupported-channel", extra={"tenant_id": tenant.id, "message_type": message_type})
+        return
+    ghl_id = payload.get("messageId")
+    existing = find_by_provider_ids(tenant, None, ghl_id)
+    if existing is None and direction == "outbound":
+        existing = _adopt_our_send(tenant, payload)
+    if existing is not None:
+        # Ours, or already stored: only what the event adds (a status, a call's outcome) changes.
+        if existing.direction == "outbound":
+            _status(tenant, ghl_id, payload.get("status"), payload)
+        if channel == "voice":
+            _complete_call(existing, payload)
+        return
+    contact = _contact(tenant, payload)
+    attachments = [{"url": url, "content_type": None} for url in payload.get("attachments") or [] if url]
+    incoming = InboundMessage(
+        channel=channel,
+        body=payload.get("body") or payload.get("message") or "",
+        ghl_message_id=ghl_id,
+        ghl_conversation_id=payload.get("conversationId"),
+        attachments=[] if channel == "voice" else attachments,
+        direction=direction,
+        # Typed by staff inside GHL's own UI: mirrored as a staff message, never unread.
+        sender_type="staff" if direction == "outbound" else "visitor",
+        delivery_status=(ghl_status_to_ours(payload.get("status")) or SENT) if direction == "outbound" else DELIVERED,
+    )
+    _, message = store_message(tenant, incoming, contact=contact)
+    if channel == "voice":
+        _complete_call(message, payload)
+
+
+def _complete_call(message: Message, payload: dict) -> None:
+    status = payload.get("callStatus") or payload.get("status") or ""
+    duration = payload.get("callDuration")
+    recordings = [url for url in payload.get("attachments") or [] if url]
+    if duration is not None:
+        message.call_duration_seconds = int(duration)
+    if recordings:
+        message.recording_url = recordings[0]
+    if status == "voicemail":
+        message.body = "Voicemail"
+    elif status == "completed":
+        message.body = f"Call, {message.call_duration_seconds or 0} s"
+    elif status:
+        message.body = message.body or f"Call ({status})"
+    db.session.commit()
+
+
+def _status(tenant: Tenant, ghl_message_id: str | None, ghl_status: str | None, payload: dict) -> None:
+    status = ghl_status_to_ours(ghl_status)
+    message = find_by_provider_ids(tenant, None, ghl_message_id)
+    if status is None or message is None or message.direction != "outbound":
+        return
+    error = payload.get("error") or payload.get("errorMessage")
+    apply_status_update(
+        tenant.id,
+        message.id,
+        status,
+        error_code=payload.get("errorCode") or ("ghl_" + ghl_status if status == FAILED else None),
+        error_message=str(error) if error else None,
+    )
+
+
+def _adopt_our_send(tenant: Tenant, payload: dict) -> Message | None:
+    """GHL can report our own send before our worker has stored GHL's id for it: find that message.
+
+    Same contact, same body, sent by us in the last minutes and not yet carrying a GHL id.
+    """
+    contact = _known_contact(tenant, payload)
+    if contact is None:
+        return None
+    candidate = db.session.scalar(
+        sa.select(Message)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Message.tenant_id == tenant.id,
+            Conversation.contact_id == contact.id,
+            Message.direction == "outbound",
+            Message.ghl_message_id.is_(None),
+            Message.sender_id.is_not(None),
+            Message.body == (payload.get("body") or ""),
+            Message.inserted_at > utcnow() - ADOPT_WINDOW,
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    if candidate is not None and aware(candidate.inserted_at) > utcnow() - ADOPT_WINDOW:
+        candidate.ghl_message_id = payload.get("messageId")
+        db.session.commit()
+    return candidate
+
+
+def _dnd(tenant: Tenant, payload: dict) -> None:
+    contact = db.session.scalar(
+        sa.select(Contact).where(Contact.tenant_id == tenant.id, Contact.ghl_contact_id == payload.get("id"))
+    )
+    if contact is None:
+        return
+    sms = (payload.get("dndSettings") or {}).get("SMS") or {}
+    set_opt_out(contact, bool(payload.get("dnd")) or sms.get("status") == "active")
+    db.session.commit()
+
+
+def _known_contact(tenant: Tenant, payload: dict) -> Contact | None:
+    if ghl_contact_id := payload.get("contactId"):
+        contact = db.session.scalar(
+            sa.select(Contact).where(Contact.tenant_id == tenant.id, Contact.ghl_contact_id == ghl_contact_id)
+        )
+        if contact is not None:
+            return contact
+    phone = _phone(payload.get("phone") or payload.get("from"))
+    return find_contact_by_phone(tenant, phone) if phone else None
+
+
+def _contact(tenant: Tenant, payload: dict) -> Contact:
+    """Our contact for the event's GHL contact: by GHL id, else by phone, else a new one."""
+    contact = _known_contact(tenant, payload)
+    if contact is None:
+        contact = Contact(tenant_id=tenant.id, phone=_phone(payload.get("phone") or payload.get("from")))
+        db.session.add(contact)
+    if not contact.ghl_contact_id and payload.get("contactId"):
+        contact.ghl_contact_id = payload["contactId"]
+    db.session.flush()
+    return contact
+
+
+def _phone(raw: str | None) -> str | None:
+    try:
+        return normalize_phone(raw) if raw else None
+    except InvalidPhoneNumber:
+        return None

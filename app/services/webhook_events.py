@@ -1,0 +1,119 @@
+"""Webhook events: stored once (deduplicated by the provider's own id), then processed, retried, replayed.
+
+verify -> record -> hand off -> answer: the HTTP layer verifies and calls `record_event`, which
+commits the raw event before anything else; processing runs in a task (in-process without a
+broker), and a failed or stuck event is retried by the beat sweeper or replayed by an operator.
+"""
+
+import logging
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from app import jobs
+from app.celery import enqueue
+from app.extensions import db
+from app.models import Tenant, WebhookEvent
+from app.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def record_event(
+    tenant: Tenant, *, provider: str, event_key: str, event_type: str, payload: dict
+) -> WebhookEvent | None:
+    """Store the raw event and enqueue its processing. Returns None for a redelivery (already stored)."""
+    event = WebhookEvent(
+        tenant_id=tenant.id, provider=provider, event_key=event_key[:200], event_type=event_type, payload=payload
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(event)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        log.info("webhook.duplicate", extra={"tenant_id": tenant.id, "provider": provider, "event_type": event_type})
+        return None
+    enqueue(jobs.PROCESS_WEBHOOK, event.id)
+    return event
+
+
+def process_event(event_id: int, *, force: bool = False) -> str:
+    """Process one stored event, once. `force` (replay) also takes a processed or failed event again."""
+    allowed = ("received", "processing", "processed", "failed") if force else ("received",)
+    claimed = db.session.execute(
+        sa.update(WebhookEvent)
+        .where(WebhookEvent.id == event_id, WebhookEvent.state.in_(allowed))
+        .values(state="processing", attempts=WebhookEvent.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        return "skipped"
+    event = db.session.get(WebhookEvent, event_id)
+    tenant = db.session.get(Tenant, event.tenant_id)
+    try:
+        _handler(event.provider)(tenant, event.event_type, event.payload)
+    except Exception as exc:
+        db.session.rollback()
+        event = db.session.get(WebhookEvent, event_id)
+        event.state, event.last_error = "failed", f"{exc.__class__.__name__}: {exc}"[:2000]
+        db.session.commit()
+        log.exception("webhook.processing-failed", extra={"tenant_id": tenant.id, "event_id": event_id})
+        return "failed"
+    event = db.session.get(WebhookEvent, event_id)
+    event.state, event.processed_at, event.last_error = "processed", utcnow(), None
+    db.session.commit()
+    return "processed"
+
+
+def retry_unprocessed() -> int:
+    """Re-enqueue events that were never processed (lost enqueue), stuck, or failed with attempts left."""
+    config = current_app.config
+    stale = utcnow() - timedelta(seconds=config["WEBHOOK_RETRY_AFTER_SECONDS"])
+    rows = (
+        db.session.execute(
+            sa.select(WebhookEvent.id)
+            .where(
+                WebhookEvent.state.in_(("received", "processing", "failed")),
+                WebhookEvent.received_at < stale,
+                WebhookEvent.attempts < config["WEBHOOK_MAX_ATTEMPTS"],
+            )
+            .order_by(WebhookEvent.id)
+            .limit(500)
+        )
+        .scalars()
+        .all()
+    )
+    # Back to "received" so exactly one retry claims each.
+    if rows:
+        db.session.execute(sa.update(WebhookEvent).where(WebhookEvent.id.in_(rows)).values(state="received"))
+    db.session.commit()
+    for event_id in rows:
+        enqueue(jobs.PROCESS_WEBHOOK, event_id)
+    return len(rows)
+
+
+def events_to_replay(*, event_ids: list[int] | None = None, failed: bool = False) -> list[int]:
+    query = sa.select(WebhookEvent.id).order_by(WebhookEvent.id)
+    if event_ids:
+        query = query.where(WebhookEvent.id.in_(event_ids))
+    elif failed:
+        query = query.where(WebhookEvent.state == "failed")
+    else:
+        return []
+    return list(db.session.scalars(query))
+
+
+def _handler(provider: str):
+    if provider == "twilio":
+        from app.services.twilio_events import handle_twilio_event
+
+        return handle_twilio_event
+    if provider == "ghl":
+        from app.services.ghl_events import handle_ghl_event
+
+        return handle_ghl_event
+    raise ValueError(f"no handler for {provider!r}")
