@@ -15,6 +15,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(secrets)
     app.cli.add_command(webhooks)
+    app.cli.add_command(ghl)
 
 
 @click.group(help="Manage tenants (accounts).")
@@ -103,3 +104,20 @@ def sample_twilio(tenant_id, sender, body, base_url):
     from app.services.webhook_samples import signed_twilio_sms
 
     click.echo(signed_twilio_sms(accounts.get_tenant(tenant_id), sender=sender, body=body, base_url=base_url))
+
+
+@click.group(help="GoHighLevel two-way sync.")
+def ghl():
+    pass
+
+
+@ghl.command("sync")
+@click.option("--tenant", "tenant_id", type=int, required=True)
+@click.option("--max-conversations", type=int, default=200, show_default=True)
+@click.option("--restart", is_flag=True, help="Start from the newest conversation instead of resuming.")
+def sync_ghl(tenant_id, max_conversations, restart):
+    """Backfill the tenant's recent GHL conversations and messages. Safe to run again."""
+    from app.services.ghl_sync import sync_tenant
+
+    state = sync_tenant(tenant_id, max_conversations=max_conversations, restart=restart)
+    click.echo(f"Imported {state['conversations']} conversations, {state['messages']} messages seen.")

@@ -14,8 +14,8 @@ DELIVERY_STATUSES = ("pending", "sent", "delivered", "read", "failed")
 class Message(Timestamps, db.Model):
     __tablename__ = "messages"
     __table_args__ = (
-        # A conversation's history, newest first, and the `before` cursor.
-        sa.Index("ix_messages_conversation_id_desc", "conversation_id", sa.text("id DESC")),
+        # A conversation's history in time order (backfilled history included), and the `before` cursor.
+        sa.Index("ix_messages_conversation_time", "conversation_id", "inserted_at", "id"),
         # Unread badges: inbound messages nobody has read yet.
         sa.Index(
             "ix_messages_unread",

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import BigId, Timestamps
+from app.models.base import BigId, JsonDoc, Timestamps
 
 SMS_PROVIDERS = ("twilio", "ghl", "simulator")
 
@@ -31,6 +31,8 @@ class Tenant(Timestamps, db.Model):
     twilio_messaging_service_sid: Mapped[str | None] = mapped_column(sa.String(64))
     # Inbound calls ring this number (E.164); without one, callers are offered voicemail.
     forwarding_phone_number: Mapped[str | None] = mapped_column(sa.String(32))
+    # Where the GHL backfill stopped, so a rerun resumes instead of starting over.
+    ghl_sync_state: Mapped[dict | None] = mapped_column(JsonDoc)
     widget_key: Mapped[str] = mapped_column(sa.String(64), unique=True, nullable=False, default=new_widget_key)
 
     def __repr__(self) -> str:

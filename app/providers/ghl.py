@@ -175,6 +175,41 @@ class GhlProvider:
                 raise
             raise ProviderError(exc.message, code=exc.code, bad_credentials=True, details=exc.details) from exc
 
+    # Reading history back, for the two-way sync (not part of the sending port).
+
+    def search_conversations(self, *, limit: int = 50, start_after: int | None = None) -> tuple[list[dict], int | None]:
+        """A page of the location's conversations, most recent activity first (search-conversation).
+
+        Returns the conversations and the cursor for the next page (None at the end). GHL pages by
+        `startAfterDate`: the sort value of the last conversation of the previous page.
+        """
+        params = {"locationId": self.location_id, "limit": limit, "sort": "desc", "sortBy": "last_message_date"}
+        if start_after is not None:
+            params["startAfterDate"] = start_after
+        answer = self._request("GET", "/conversations/search", self.conversations_version, params=params)
+        conversations = answer.get("conversations") or []
+        last = conversations[-1] if len(conversations) == limit else None
+        cursor = (last.get("sort") or [None])[0] if last else None
+        return conversations, cursor if isinstance(cursor, int | float) else None
+
+    def list_messages(
+        self, conversation_id: str, *, limit: int = 100, last_message_id: str | None = None
+    ) -> tuple[list[dict], str | None]:
+        """A page of a conversation's messages, newest first (get-messages), and the next page's cursor."""
+        params = {"limit": limit}
+        if last_message_id:
+            params["lastMessageId"] = last_message_id
+        answer = self._request(
+            "GET",
+            f"/conversations/{quote(conversation_id, safe='')}/messages",
+            self.conversations_version,
+            params=params,
+        )
+        # Seen both nested ({"messages": {"messages": [...], "nextPage", "lastMessageId"}}) and flat.
+        page = answer["messages"] if isinstance(answer.get("messages"), dict) else answer
+        messages = page.get("messages") or []
+        return messages, page.get("lastMessageId") if page.get("nextPage") else None
+
     def _upsert_contact(self, recipient: Recipient) -> str:
         """POST /contacts/upsert (upsert-contact): finds the contact by phone/email or creates it."""
         fields = {

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from app.errors import Conflict
 from app.extensions import db
 from app.models import Contact, Conversation, Message, Tenant
-from app.models.base import utcnow
+from app.models.base import aware, utcnow
 from app.models.conversation import CHANNELS, PROVIDER_CHANNELS
 from app.services.accounts import get_user
 from app.services.contacts import contact_search_clause, find_or_create_by_phone, get_contact
@@ -64,7 +64,7 @@ def recent_messages(conversation: Conversation, limit: int = RECENT_MESSAGES) ->
     newest_first = db.session.scalars(
         sa.select(Message)
         .where(Message.conversation_id == conversation.id, Message.tenant_id == conversation.tenant_id)
-        .order_by(Message.id.desc())
+        .order_by(*NEWEST_FIRST)
         .limit(limit)
     ).all()
     return list(reversed(newest_first))
@@ -245,8 +245,13 @@ def unread_counts(tenant: Tenant) -> dict:
 
 
 def append_message(conversation: Conversation, message: Message) -> None:
-    """Add `message` and make it the conversation's latest activity."""
+    """Add `message` and, unless it is older history (a backfill), make it the latest activity."""
     db.session.add(message)
     db.session.flush()
-    conversation.last_message_at = message.inserted_at
-    conversation.last_message = message
+    if conversation.last_message_at is None or aware(message.inserted_at) >= aware(conversation.last_message_at):
+        conversation.last_message_at = message.inserted_at
+        conversation.last_message = message
+
+
+# Messages are shown in the order they happened; the id breaks ties (and orders same-instant sends).
+NEWEST_FIRST = (Message.inserted_at.desc(), Message.id.desc())

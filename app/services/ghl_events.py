@@ -6,7 +6,7 @@ CallCompleted/call.completed, SMSDelivered/sms.delivered, SMSFailed/sms.failed) 
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -87,14 +87,26 @@ def handle_ghl_event(tenant: Tenant, kind: str, payload: dict) -> None:
         log.info("webhook.ghl.ignored", extra={"tenant_id": tenant.id, "event_type": kind})
 
 
-def _message(tenant: Tenant, payload: dict, *, message_type: str, direction: str) -> None:
+def import_history_message(tenant: Tenant, message: dict) -> None:
+    """One message from GHL's API (get-messages), stored as history: at its own time, already read."""
+    payload = {**message, "messageId": message.get("id")}
+    _message(
+        tenant,
+        payload,
+        message_type=message.get("messageType"),
+        direction=message.get("direction") or "inbound",
+        history=True,
+    )
+
+
+def _message(tenant: Tenant, payload: dict, *, message_type: str, direction: str, history: bool = False) -> None:
     channel = CHANNELS.get((message_type or "").upper())
     if channel is None:
         log.info("webhook.ghl.unsupported-channel", extra={"tenant_id": tenant.id, "message_type": message_type})
         return
     ghl_id = payload.get("messageId")
     existing = find_by_provider_ids(tenant, None, ghl_id)
-    if existing is None and direction == "outbound":
+    if existing is None and direction == "outbound" and not history:
         existing = _adopt_our_send(tenant, payload)
     if existing is not None:
         # Ours, or already stored: only what the event adds (a status, a call's outcome) changes.
@@ -115,6 +127,8 @@ def _message(tenant: Tenant, payload: dict, *, message_type: str, direction: str
         # Typed by staff inside GHL's own UI: mirrored as a staff message, never unread.
         sender_type="staff" if direction == "outbound" else "visitor",
         delivery_status=(ghl_status_to_ours(payload.get("status")) or SENT) if direction == "outbound" else DELIVERED,
+        occurred_at=_timestamp(payload.get("dateAdded")) if history else None,
+        already_read=history,
     )
     _, message = store_message(tenant, incoming, contact=contact)
     if channel == "voice":
@@ -214,6 +228,13 @@ def _contact(tenant: Tenant, payload: dict) -> Contact:
         contact.ghl_contact_id = payload["contactId"]
     db.session.flush()
     return contact
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    try:
+        return aware(datetime.fromisoformat(value.replace("Z", "+00:00"))) if value else None
+    except ValueError:
+        return None
 
 
 def _phone(raw: str | None) -> str | None:

@@ -8,12 +8,14 @@ honour STOP/START.
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Contact, Conversation, Message, Tenant
+from app.models.base import utcnow
 from app.services.contacts import set_opt_out
 from app.services.conversations import append_message, find_or_start_open_conversation
 
@@ -37,6 +39,8 @@ class InboundMessage:
     direction: str = "inbound"
     sender_type: str = "visitor"
     delivery_status: str = "delivered"
+    occurred_at: datetime | None = None  # when it happened, for history imported after the fact
+    already_read: bool = False  # imported history must not light up the unread badges
 
 
 def opt_out_intent(body: str, provider_hint: str | None = None) -> str | None:
@@ -108,6 +112,8 @@ def store_message(
         call_duration_seconds=incoming.call_duration_seconds,
         recording_url=incoming.recording_url,
         attachments=list(incoming.attachments),
+        inserted_at=incoming.occurred_at or utcnow(),
+        read_at=utcnow() if incoming.already_read and incoming.direction == "inbound" else None,
     )
     try:
         with db.session.begin_nested():

@@ -16,7 +16,12 @@ from app.extensions import db
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, User
 from app.models.base import aware, utcnow
 from app.services.contacts import find_contact_by_phone, find_or_create_by_phone, get_contact
-from app.services.conversations import append_message, find_or_start_open_conversation, get_conversation
+from app.services.conversations import (
+    NEWEST_FIRST,
+    append_message,
+    find_or_start_open_conversation,
+    get_conversation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +106,24 @@ def list_messages(
     conversation = get_conversation(tenant, conversation_id)
     query = sa.select(Message).where(Message.tenant_id == tenant.id, Message.conversation_id == conversation.id)
     if before is not None:
-        query = query.where(Message.id < before)
+        query = query.where(_older_than(tenant, conversation, before))
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
-    newest_first = db.session.scalars(query.order_by(Message.id.desc()).limit(limit).offset(offset)).all()
+    newest_first = db.session.scalars(query.order_by(*NEWEST_FIRST).limit(limit).offset(offset)).all()
     has_older = offset + len(newest_first) < total
     next_before = newest_first[-1].id if newest_first and has_older else None
     return list(reversed(newest_first)), total, next_before
+
+
+def _older_than(tenant: Tenant, conversation: Conversation, message_id: int):
+    """Messages before `message_id` in the conversation's order (time, then id)."""
+    anchor = db.session.execute(
+        sa.select(Message.inserted_at, Message.id).where(
+            Message.id == message_id, Message.tenant_id == tenant.id, Message.conversation_id == conversation.id
+        )
+    ).first()
+    if anchor is None:  # not a message of this conversation: fall back to plain id order
+        return Message.id < message_id
+    return sa.tuple_(Message.inserted_at, Message.id) < sa.tuple_(anchor.inserted_at, anchor.id)
 
 
 def _store_and_dispatch(tenant: Tenant, conversation: Conversation, sender: User, draft: Draft, fingerprint: str):

@@ -1,0 +1,17 @@
+"""GHL backfill task: resumable, so a retry continues where the last run stopped."""
+
+from celery import shared_task
+
+from app import jobs
+from app.providers.base import ProviderError
+from app.services import ghl_sync
+
+
+@shared_task(name=jobs.SYNC_GHL, bind=True, max_retries=5, acks_late=True)
+def sync_ghl(self, tenant_id: int, max_conversations: int = 200):
+    try:
+        return ghl_sync.sync_tenant(tenant_id, max_conversations=max_conversations)
+    except ProviderError as error:
+        if error.transient:
+            raise self.retry(countdown=error.retry_after or 60) from None
+        raise
