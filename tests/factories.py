@@ -16,7 +16,9 @@ def make_tenant(*, name: str = "Tenant", sms_provider: str | None = None, **fiel
 _counter = iter(range(1, 1_000_000))
 
 
-def make_user(*, tenant: Tenant, email: str | None = None, role: str = "staff", name: str = "A User", password="pw-123456"):
+def make_user(
+    *, tenant: Tenant, email: str | None = None, role: str = "staff", name: str = "A User", password="pw-123456"
+):
     email = email or f"user{next(_counter)}@{tenant.name.lower()}.test"
     return accounts.create_user(tenant, email=email, name=name, role=role, password=password)
 
@@ -81,6 +83,9 @@ class ApiClient:
     def _call(self, method: str, path: str, **kwargs):
         headers = {**self.headers, **kwargs.pop("headers", {})}
         return self.client.open(path, method=method, headers=headers, **kwargs)
+
+    def request(self, method: str, path: str, **kwargs):
+        return self._call(method, path, **kwargs)
 
     def get(self, path, **kwargs):
         return self._call("GET", path, **kwargs)

@@ -248,7 +248,8 @@ def append_message(conversation: Conversation, message: Message) -> None:
     """Add `message` and, unless it is older history (a backfill), make it the latest activity."""
     db.session.add(message)
     db.session.flush()
-    if conversation.last_message_at is None or aware(message.inserted_at) >= aware(conversation.last_message_at):
+    first = conversation.last_message_id is None and conversation.last_message is None
+    if first or aware(message.inserted_at) >= aware(conversation.last_message_at):
         conversation.last_message_at = message.inserted_at
         conversation.last_message = message
 

@@ -67,7 +67,10 @@ def _import_conversation(tenant: Tenant, provider, conversation: dict, limit: in
         )
         # GHL pages newest first; store oldest first so the thread's order and last message come out right.
         for message in reversed(messages):
-            import_history_message(tenant, {**message, "conversationId": conversation["id"]})
+            import_history_message(
+                tenant,
+                {"contactId": conversation.get("contactId"), **message, "conversationId": conversation["id"]},
+            )
         imported += len(messages)
         if last_message_id is None or not messages:
             break

@@ -14,6 +14,7 @@ from flask import current_app
 
 from app import jobs
 from app.celery import enqueue
+from app.crypto import SecretUnreadable
 from app.extensions import db
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant
 from app.models.base import utcnow
@@ -24,6 +25,8 @@ from app.services.provider_registry import ProviderNotConfigured, provider_for
 from app.services.rate_limits import wait_for_send_slot
 
 log = logging.getLogger(__name__)
+
+CLAIM_EARLY_TOLERANCE = timedelta(seconds=1)
 
 
 @dataclass
@@ -44,15 +47,22 @@ def send_pending_message(tenant_id: int, message_id: int) -> str:
     contact = db.session.get(Contact, conversation.contact_id) if conversation.contact_id else None
     try:
         provider = provider_for(tenant)
-    except ProviderNotConfigured as exc:
+    except (ProviderNotConfigured, SecretUnreadable) as exc:  # the message names no secret
         return _fail(message, ProviderError(str(exc), code="provider_not_configured"), contact)
 
-    wait = wait_for_send_slot(tenant)
+    try:
+        wait = wait_for_send_slot(tenant)
+        outbound = _outbound(tenant, message, conversation, contact)
+    except Exception:
+        # Nothing reached the provider (e.g. Redis, the rate limiter's store, went down mid-task):
+        # hand the message back unclaimed so the sweeper re-enqueues it, rather than leaving it
+        # claimed until it is failed as "interrupted".
+        db.session.rollback()
+        _release(message, 0, counts_as_attempt=False)
+        raise
     if wait:
         _release(message, wait, counts_as_attempt=False)
         raise RetryLater(wait)
-
-    outbound = _outbound(tenant, message, conversation, contact)
     db.session.commit()  # hold no transaction or connection while the provider answers
     try:
         receipt = provider.send(outbound)
@@ -190,6 +200,7 @@ def backoff_seconds(attempt: int) -> float:
 
 def _claim(tenant_id: int, message_id: int) -> int | None:
     """Atomically take a pending, unclaimed message; returns its attempt number, or None if not ours."""
+    now = utcnow()
     attempt = db.session.execute(
         sa.update(Message)
         .where(
@@ -198,8 +209,11 @@ def _claim(tenant_id: int, message_id: int) -> int | None:
             Message.direction == "outbound",
             Message.delivery_status == PENDING,
             Message.claimed_at.is_(None),
+            # A copy of the task (the sweeper's, a redelivery) must not cut a backoff short. The
+            # retry's own ETA is set after next_attempt_at; the tolerance absorbs clock skew between hosts.
+            sa.or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now + CLAIM_EARLY_TOLERANCE),
         )
-        .values(claimed_at=utcnow(), send_attempts=Message.send_attempts + 1, next_attempt_at=None)
+        .values(claimed_at=now, send_attempts=Message.send_attempts + 1, next_attempt_at=None)
         .returning(Message.send_attempts)
         .execution_options(synchronize_session=False)
     ).scalar()
@@ -230,7 +244,7 @@ def _outbound(tenant: Tenant, message: Message, conversation: Conversation, cont
 
 
 def _handle_error(message: Message, error: ProviderError, attempt: int, contact: Contact | None) -> str:
-    rate_limited = error.retry_after is not None
+    rate_limited = _rate_limited(error)
     if error.transient and (rate_limited or attempt < current_app.config["SEND_MAX_ATTEMPTS"]):
         countdown = max(backoff_seconds(attempt), error.retry_after or 0)
         message.error_code, message.error_message = error.code, error.message  # the last error, for support
@@ -241,6 +255,15 @@ def _handle_error(message: Message, error: ProviderError, attempt: int, contact:
         )
         raise RetryLater(countdown)
     return _fail(message, error, contact)
+
+
+def _rate_limited(error: ProviderError) -> bool:
+    """A 429 asks us to slow down; it is not a failed attempt, so it never uses up the retries.
+
+    Adapters pass Retry-After as retry_after when the provider sent one, but Twilio often sends
+    none: the HTTP status they keep in `details` still says 429.
+    """
+    return error.transient and (error.retry_after is not None or error.details.get("http_status") == 429)
 
 
 def _fail(message: Message, error: ProviderError, contact: Contact | None) -> str:

@@ -1,0 +1,26 @@
+"""Assertions the API tests share."""
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Conversation, Message
+
+
+def error_of(response) -> dict:
+    """The `error` object of an error envelope, after checking the envelope is all there is."""
+    assert response.is_json, response.get_data(as_text=True)
+    assert set(response.json) == {"error"}
+    assert {"code", "message"} <= set(response.json["error"])
+    return response.json["error"]
+
+
+def count(model, *where) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def stored_messages(tenant) -> int:
+    return count(Message, Message.tenant_id == tenant.id)
+
+
+def stored_conversations(tenant) -> int:
+    return count(Conversation, Conversation.tenant_id == tenant.id)
