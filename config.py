@@ -42,6 +42,7 @@ GHL_RSA_PUBLIC_KEY = (
 
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL")  # unset: tasks run in-process, limits in memory
@@ -123,6 +124,7 @@ class Config:
             # Never block an API request for long when Redis is down: the sweeper re-enqueues.
             "broker_connection_timeout": 2,
             "broker_connection_retry_on_startup": True,
+            "worker_hijack_root_logger": False,  # keep our formatter, which prints the ids in `extra`
         }
 
 

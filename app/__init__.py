@@ -1,11 +1,11 @@
 """The application factory."""
 
-import logging
 from pathlib import Path
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.log_format import configure_logging
 from config import Config
 
 
@@ -16,7 +16,7 @@ def create_app(config: object | None = None) -> Flask:
         # Behind Heroku's router or another proxy: the client's address, scheme and host (Twilio signs those).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     app.json.sort_keys = False
-    logging.basicConfig(level=app.config.get("LOG_LEVEL", logging.INFO))
+    configure_logging(app.config["LOG_LEVEL"])
 
     from app import models  # noqa: F401  (every table registered before migrate/autogenerate)
     from app.api import register_api

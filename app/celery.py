@@ -1,6 +1,7 @@
 """Celery wired to the Flask app, as Flask's own docs show, and the app's one door to it."""
 
 import logging
+import time
 
 from celery import Celery, Task
 from flask import Flask, current_app, has_app_context
@@ -8,6 +9,10 @@ from flask import Flask, current_app, has_app_context
 from app import jobs
 
 log = logging.getLogger(__name__)
+
+# After a failed enqueue, skip the broker for this long; the sweepers enqueue what was skipped.
+BROKER_BACKOFF_SECONDS = 10.0
+_broker_down_until = 0.0
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -52,10 +57,14 @@ def enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
             return False
         task.apply(args=args)
         return True
+    global _broker_down_until
+    if time.monotonic() < _broker_down_until:
+        return False  # the broker failed moments ago: don't make every request wait for it again
     try:
         # retry=False: when Redis is down, fail fast instead of holding the API request.
         celery_app.send_task(task_name, args=args, countdown=countdown, retry=False)
         return True
     except Exception:  # kombu raises several unrelated types for an unreachable broker
+        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
         log.warning("celery.enqueue-failed", extra={"task": task_name})
         return False
