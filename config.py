@@ -86,11 +86,8 @@ class Config:
     WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 5)
     SIMULATOR_DELAY_SECONDS = float(os.environ.get("SIMULATOR_DELAY_SECONDS", "2"))
 
-    PAGE_SIZE_DEFAULT = 50
-    PAGE_SIZE_MAX = _int("PAGE_SIZE_MAX", 200)
-    MESSAGE_MAX_LENGTH = 1600  # Twilio's Body limit, and what one SMS thread can carry
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
-    TOKEN_TOUCH_INTERVAL_SECONDS = 60  # last_used_at is written at most this often
+    RATELIMIT_HEADERS_ENABLED = True  # a throttled client gets Retry-After
 
     # flask-smorest / OpenAPI
     API_TITLE = "Conversations API"

@@ -16,6 +16,7 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
     message = "The request could not be processed."
+    headers: dict = {}
 
     def __init__(self, message: str | None = None, *, fields: dict | None = None, code: str | None = None):
         super().__init__(message or self.message)
@@ -31,6 +32,7 @@ class NotFound(DomainError):
 
 class Unauthorized(DomainError):
     status, code, message = 401, "unauthorized", "A valid bearer token is required."
+    headers = {"WWW-Authenticate": "Bearer"}  # RFC 6750
 
 
 class Forbidden(DomainError):
@@ -90,7 +92,7 @@ def _validation_fields(messages: dict) -> dict:
 
 
 def handle_domain_error(error: DomainError):
-    return error_response(error.status, error.code, error.message, error.fields)
+    return error_response(error.status, error.code, error.message, error.fields, error.headers)
 
 
 def handle_http_exception(error: HTTPException):

@@ -1,8 +1,8 @@
 """Inbound: what customers send or call in, from any provider, through one path.
 
-Find or create the contact, find the conversation (the open one for that contact and channel,
-else a new one), store the message inbound and unread, move the conversation's activity, and
-honour STOP/START.
+Find or create the contact, find the conversation (the open one for that contact and channel;
+else the latest closed one, reopened; else a new one), store the message inbound and unread, move
+the conversation's activity, and honour STOP/START.
 """
 
 import logging
@@ -17,7 +17,7 @@ from app.extensions import db
 from app.models import Contact, Conversation, Message, Tenant
 from app.models.base import utcnow
 from app.services.contacts import set_opt_out
-from app.services.conversations import append_message, find_or_start_open_conversation
+from app.services.conversations import append_message, find_open_conversation, find_or_start_open_conversation
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def store_message(
     if existing is not None:
         return db.session.get(Conversation, existing.conversation_id), existing
     if conversation is None:
-        conversation = find_or_start_open_conversation(tenant, contact, incoming.channel)
+        conversation = _conversation_for(tenant, contact, incoming.channel)
     elif conversation.status != "open":
         conversation.status = "open"  # a customer writing again reopens a closed thread
     if incoming.ghl_conversation_id and not conversation.ghl_conversation_id:
@@ -132,6 +132,36 @@ def store_message(
         extra={"tenant_id": tenant.id, "conversation_id": conversation.id, "message_id": message.id},
     )
     return conversation, message
+
+
+def _conversation_for(tenant: Tenant, contact: Contact, channel: str) -> Conversation:
+    """The contact's open conversation on `channel`; else its latest closed one, reopened; else a new one.
+
+    An archived conversation stays archived (it is out of the inbox on purpose). Safe when two
+    deliveries race: both reopen the same row, or the unique open-per-contact index lets one start.
+    """
+    conversation = find_open_conversation(tenant, contact, channel)
+    if conversation is not None:
+        return conversation
+    closed = db.session.scalar(
+        sa.select(Conversation)
+        .where(
+            Conversation.tenant_id == tenant.id,
+            Conversation.contact_id == contact.id,
+            Conversation.channel == channel,
+            Conversation.status == "closed",
+        )
+        .order_by(Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc())
+        .limit(1)
+    )
+    if closed is None:
+        return find_or_start_open_conversation(tenant, contact, channel)
+    try:
+        with db.session.begin_nested():
+            closed.status = "open"  # a customer writing again reopens their closed thread
+    except IntegrityError:  # another delivery opened one for this contact and channel meanwhile
+        return find_open_conversation(tenant, contact, channel)
+    return closed
 
 
 def find_by_provider_ids(tenant: Tenant, provider_message_id: str | None, ghl_message_id: str | None) -> Message | None:
