@@ -24,3 +24,11 @@ def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     if reason != phonenumbers.ValidationResult.IS_POSSIBLE:  # a local-only 7-digit number is not
         raise InvalidPhoneNumber(str(raw))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_or_none(raw: str | None) -> str | None:
+    """E.164 for a number a provider handed us, or None when it is missing or not a phone number."""
+    try:
+        return normalize_phone(raw) if raw else None
+    except InvalidPhoneNumber:
+        return None

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import Contact, Conversation, Message, Tenant
 from app.models.base import aware, utcnow
-from app.phones import InvalidPhoneNumber, normalize_phone
+from app.phones import phone_or_none
 from app.providers.base import DELIVERED, FAILED, SENT
 from app.providers.ghl import ghl_status_to_ours
 from app.services.contacts import find_contact_by_phone, set_opt_out
@@ -214,7 +214,7 @@ def _known_contact(tenant: Tenant, payload: dict) -> Contact | None:
         )
         if contact is not None:
             return contact
-    phone = _phone(payload.get("phone") or payload.get("from"))
+    phone = phone_or_none(payload.get("phone") or payload.get("from"))
     return find_contact_by_phone(tenant, phone) if phone else None
 
 
@@ -222,7 +222,7 @@ def _contact(tenant: Tenant, payload: dict) -> Contact:
     """Our contact for the event's GHL contact: by GHL id, else by phone, else a new one."""
     contact = _known_contact(tenant, payload)
     if contact is None:
-        contact = Contact(tenant_id=tenant.id, phone=_phone(payload.get("phone") or payload.get("from")))
+        contact = Contact(tenant_id=tenant.id, phone=phone_or_none(payload.get("phone") or payload.get("from")))
         db.session.add(contact)
     if not contact.ghl_contact_id and payload.get("contactId"):
         contact.ghl_contact_id = payload["contactId"]
@@ -234,11 +234,4 @@ def _timestamp(value: str | None) -> datetime | None:
     try:
         return aware(datetime.fromisoformat(value.replace("Z", "+00:00"))) if value else None
     except ValueError:
-        return None
-
-
-def _phone(raw: str | None) -> str | None:
-    try:
-        return normalize_phone(raw) if raw else None
-    except InvalidPhoneNumber:
         return None

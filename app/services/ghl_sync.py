@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import Contact, Tenant
 from app.models.base import utcnow
-from app.phones import InvalidPhoneNumber, normalize_phone
+from app.phones import phone_or_none
 from app.services.contacts import find_contact_by_phone
 from app.services.ghl_events import import_history_message
 from app.services.provider_registry import provider_for
@@ -83,7 +83,7 @@ def _ensure_contact(tenant: Tenant, conversation: dict) -> Contact:
     contact = db.session.scalar(
         sa.select(Contact).where(Contact.tenant_id == tenant.id, Contact.ghl_contact_id == ghl_contact_id)
     )
-    phone = _phone(conversation.get("phone"))
+    phone = phone_or_none(conversation.get("phone"))
     if contact is None and phone:
         contact = find_contact_by_phone(tenant, phone)
     if contact is None:
@@ -107,10 +107,3 @@ def _respect_rate_limit(tenant: Tenant) -> None:
 def _save(tenant: Tenant, state: dict) -> None:
     tenant.ghl_sync_state = state
     db.session.commit()
-
-
-def _phone(raw: str | None) -> str | None:
-    try:
-        return normalize_phone(raw) if raw else None
-    except InvalidPhoneNumber:
-        return None
