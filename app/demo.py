@@ -1,5 +1,7 @@
 """`flask --app wsgi seed-demo`: a demo account to try the API with, and a token to call it."""
 
+import os
+
 import click
 import sqlalchemy as sa
 
@@ -21,7 +23,8 @@ def seed_demo():
     admin = db.session.scalar(sa.select(User).where(User.tenant_id == tenant.id, User.role == "admin"))
     token = accounts.issue_token(admin, "demo")
     click.echo(f"Demo token (shown once): {token}")
-    click.echo(f'Try: curl -H "Authorization: Bearer {token}" http://localhost:5000/api/v1/conversations')
+    port = os.environ.get("PORT", "5000")
+    click.echo(f'Try: curl -H "Authorization: Bearer {token}" http://localhost:{port}/api/v1/conversations')
 
 
 def _create_demo_account() -> Tenant:
