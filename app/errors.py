@@ -106,7 +106,10 @@ def handle_http_exception(error: HTTPException):
         message = "The request is not valid."
     if status == 429:
         message = "Too many requests. Try again later."
-    return error_response(status, _HTTP_CODES.get(status, "http_error"), message, fields, data.get("headers"))
+    # Keep what werkzeug says in headers (Allow on a 405, Retry-After...), not its HTML content type.
+    headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+    headers.update(data.get("headers") or {})
+    return error_response(status, _HTTP_CODES.get(status, "http_error"), message, fields, headers)
 
 
 def handle_unexpected(error: Exception):

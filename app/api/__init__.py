@@ -5,6 +5,9 @@ import marshmallow as ma
 from flask import Flask
 from flask_smorest import Api
 from webargs.flaskparser import FlaskParser
+from werkzeug.routing import IntegerConverter
+
+from app.schemas.common import MAX_ID
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -27,6 +30,13 @@ class ErrorSchema(ma.Schema):
     error = ma.fields.Nested(ErrorDetailSchema, required=True)
 
 
+class IdConverter(IntegerConverter):
+    """`<id:...>` in a route: a positive bigint, so a 30-digit id is a plain 404, not a database error."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+
 class ConversationsApi(Api):
     ERROR_SCHEMA = ErrorSchema  # documents the envelope app.errors actually answers with
 
@@ -44,7 +54,9 @@ def register_api(app: Flask) -> None:
             "security": [{"bearerAuth": []}],
         }
     )
+    app.url_map.converters["id"] = IdConverter
     api.init_app(app)
+    api.register_converter(IdConverter, lambda converter: {"type": "integer", "minimum": 1, "maximum": MAX_ID})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(login.blp, url_prefix="/api/v1/auth")
     for module in (account, contacts, conversations, settings, users):

@@ -27,13 +27,13 @@ def create_contact(fields):
     return {"data": contacts.create_contact(g.tenant, **fields)}
 
 
-@blp.get("/contacts/<int:contact_id>")
+@blp.get("/contacts/<id:contact_id>")
 @blp.response(200, envelope(ContactSchema))
 def get_contact(contact_id):
     return {"data": contacts.get_contact(g.tenant, contact_id)}
 
 
-@blp.put("/contacts/<int:contact_id>")
+@blp.put("/contacts/<id:contact_id>")
 @blp.arguments(ContactUpdateSchema)
 @blp.response(200, envelope(ContactSchema))
 def update_contact(fields, contact_id):

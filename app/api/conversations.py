@@ -100,7 +100,7 @@ def send(fields):
     return _sent(sent)
 
 
-@blp.get("/conversations/<int:conversation_id>")
+@blp.get("/conversations/<id:conversation_id>")
 @blp.response(200, envelope(ConversationDetailSchema))
 def get_conversation(conversation_id):
     """A conversation with its most recent messages."""
@@ -109,7 +109,7 @@ def get_conversation(conversation_id):
     return {"data": conversation}
 
 
-@blp.put("/conversations/<int:conversation_id>")
+@blp.put("/conversations/<id:conversation_id>")
 @blp.arguments(ConversationUpdateSchema)
 @blp.response(200, envelope(ConversationSchema))
 def update_conversation(fields, conversation_id):
@@ -117,7 +117,7 @@ def update_conversation(fields, conversation_id):
     return {"data": conversations.update_conversation(g.tenant, conversation_id, **fields)}
 
 
-@blp.post("/conversations/<int:conversation_id>/assign")
+@blp.post("/conversations/<id:conversation_id>/assign")
 @blp.arguments(AssignSchema, required=False)
 @blp.response(200, envelope(ConversationSchema))
 def assign(fields, conversation_id):
@@ -125,19 +125,19 @@ def assign(fields, conversation_id):
     return {"data": conversations.assign(g.tenant, conversation_id, fields.get("user_id", g.user.id))}
 
 
-@blp.post("/conversations/<int:conversation_id>/close")
+@blp.post("/conversations/<id:conversation_id>/close")
 @blp.response(200, envelope(ConversationSchema))
 def close(conversation_id):
     return {"data": conversations.close(g.tenant, conversation_id)}
 
 
-@blp.post("/conversations/<int:conversation_id>/reopen")
+@blp.post("/conversations/<id:conversation_id>/reopen")
 @blp.response(200, envelope(ConversationSchema))
 def reopen(conversation_id):
     return {"data": conversations.reopen(g.tenant, conversation_id)}
 
 
-@blp.get("/conversations/<int:conversation_id>/messages")
+@blp.get("/conversations/<id:conversation_id>/messages")
 @blp.arguments(MessagesQuery, location="query")
 @blp.response(200, envelope(MessageSchema, many=True, meta=MessagesMetaSchema))
 def list_messages(query, conversation_id):
@@ -146,7 +146,7 @@ def list_messages(query, conversation_id):
     return {"data": rows, "meta": {**_page_meta(query, total), "next_before": next_before}}
 
 
-@blp.post("/conversations/<int:conversation_id>/messages")
+@blp.post("/conversations/<id:conversation_id>/messages")
 @blp.arguments(MessageCreateSchema)
 @blp.response(201, envelope(SendResultSchema))
 @blp.doc(**IDEMPOTENCY_KEY_DOC)
@@ -155,7 +155,7 @@ def send_message(fields, conversation_id):
     return _sent(messaging.send_message(g.tenant, conversation_id, g.user, _draft(fields)))
 
 
-@blp.post("/conversations/<int:conversation_id>/read")
+@blp.post("/conversations/<id:conversation_id>/read")
 @blp.arguments(ReadSchema, required=False)
 @blp.response(200, envelope(ReadResultSchema))
 def mark_read(fields, conversation_id):

@@ -30,6 +30,17 @@ class Phone(ma.fields.String):
             raise ma.ValidationError("Not a valid phone number; use E.164, e.g. +15551234567.") from exc
 
 
+MAX_ID = 2**63 - 1  # PostgreSQL bigint: a larger number cannot name a row, and must not reach the database
+
+
+class Id(ma.fields.Integer):
+    """A row id given by the client: a positive bigint."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=False, **kwargs)
+        self.validators.insert(0, ma.validate.Range(min=1, max=MAX_ID))
+
+
 class StrictSchema(ma.Schema):
     """Input schemas reject unknown fields: a typo must not be silently ignored."""
 
@@ -49,12 +60,12 @@ MAX_PAGE_SIZE = 200
 class PageQuery(QuerySchema):
     limit = ma.fields.Integer(
         load_default=DEFAULT_PAGE_SIZE,
-        validate=ma.validate.Range(min=1),
+        validate=ma.validate.Range(min=1, max=MAX_ID),
         metadata={
             "description": f"Page size; default {DEFAULT_PAGE_SIZE}, larger values are capped at {MAX_PAGE_SIZE}."
         },
     )
-    offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0))
+    offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0, max=MAX_ID))
 
     @ma.post_load
     def cap_limit(self, data, **kwargs):

@@ -2,7 +2,7 @@ import marshmallow as ma
 
 from app.models.conversation import CHANNELS, STATUSES
 from app.models.message import DELIVERY_STATUSES
-from app.schemas.common import PageQuery, Phone, StrictSchema, UtcDateTime
+from app.schemas.common import Id, PageQuery, Phone, StrictSchema, UtcDateTime
 from app.schemas.contacts import ContactSummarySchema
 
 MESSAGE_MAX_LENGTH = 1600  # Twilio's Body limit; GHL's SMS limit is the same order
@@ -73,19 +73,19 @@ class ConversationDetailSchema(ConversationSchema):
 class ConversationListQuery(PageQuery):
     channel = ma.fields.String(validate=channel_field)
     status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
-    contact_id = ma.fields.Integer()
-    assigned_to = ma.fields.Integer()
+    contact_id = Id()
+    assigned_to = Id()
     search = ma.fields.String(validate=ma.validate.Length(min=1, max=100))
 
 
 class ConversationCreateSchema(StrictSchema):
     channel = ma.fields.String(required=True, validate=channel_field)
-    contact_id = ma.fields.Integer()
+    contact_id = Id()
     phone = Phone(metadata={"description": "Finds or creates the contact with this number."})
     visitor_name = ma.fields.String(validate=ma.validate.Length(max=200))
     visitor_email = ma.fields.Email()
     visitor_phone = Phone()
-    assigned_to = ma.fields.Integer(allow_none=True)
+    assigned_to = Id(allow_none=True)
     metadata = ma.fields.Dict()
 
     @ma.validates_schema
@@ -96,7 +96,7 @@ class ConversationCreateSchema(StrictSchema):
 
 class ConversationUpdateSchema(StrictSchema):
     status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
-    assigned_to = ma.fields.Integer(allow_none=True)
+    assigned_to = Id(allow_none=True)
     visitor_name = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=200))
     visitor_email = ma.fields.Email(allow_none=True)
     visitor_phone = Phone(allow_none=True)
@@ -104,7 +104,7 @@ class ConversationUpdateSchema(StrictSchema):
 
 
 class AssignSchema(StrictSchema):
-    user_id = ma.fields.Integer(
+    user_id = Id(
         allow_none=True,
         metadata={"description": "Omit to assign to yourself; null to unassign."},
     )
@@ -129,7 +129,7 @@ class MessageCreateSchema(StrictSchema):
 
 
 class SendSchema(MessageCreateSchema):
-    contact_id = ma.fields.Integer()
+    contact_id = Id()
     phone = Phone()
     channel = ma.fields.String(load_default="sms", validate=channel_field)
 
@@ -140,7 +140,7 @@ class SendSchema(MessageCreateSchema):
 
 
 class MessagesQuery(PageQuery):
-    before = ma.fields.Integer(
+    before = Id(
         metadata={"description": "A message id: return only messages older than it (cursor for long histories)."}
     )
 
@@ -152,9 +152,7 @@ class SendResultSchema(ma.Schema):
 
 
 class ReadSchema(StrictSchema):
-    up_to_message_id = ma.fields.Integer(
-        metadata={"description": "Mark only messages up to this one read; omit for all."}
-    )
+    up_to_message_id = Id(metadata={"description": "Mark only messages up to this one read; omit for all."})
 
 
 class ReadResultSchema(ma.Schema):

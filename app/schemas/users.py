@@ -1,6 +1,6 @@
 import marshmallow as ma
 
-from app.schemas.common import StrictSchema, UtcDateTime
+from app.schemas.common import Id, StrictSchema, UtcDateTime
 
 
 class UserSchema(ma.Schema):
@@ -23,7 +23,7 @@ class MeSchema(UserSchema):
 class LoginSchema(StrictSchema):
     email = ma.fields.Email(required=True)
     password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(min=1, max=200))
-    tenant_id = ma.fields.Integer(metadata={"description": "Only needed when the email exists in two accounts."})
+    tenant_id = Id(metadata={"description": "Only needed when the email exists in two accounts."})
     token_name = ma.fields.String(load_default="mobile", validate=ma.validate.Length(max=100))
 
 
