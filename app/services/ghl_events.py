@@ -5,6 +5,8 @@ app's earlier backend used (IncomingSMS/sms.inbound, IncomingCall/call.inbound,
 CallCompleted/call.completed, SMSDelivered/sms.delivered, SMSFailed/sms.failed) share one path.
 """
 
+import hashlib
+import json
 import logging
 from datetime import datetime, timedelta
 
@@ -62,6 +64,11 @@ def event_key(payload: dict) -> str:
         return f"webhook:{webhook_id}"
     name = payload.get("type") or payload.get("event") or ""
     subject = payload.get("messageId") or payload.get("id")
+    if not subject:
+        # Nothing names the event (the spec's own InboundMessage example has no messageId): only the
+        # same body is the same delivery; two different messages must not share one key.
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+        return f"{name}:body:{hashlib.sha256(canonical.encode()).hexdigest()}"
     return f"{name}:{subject}:{payload.get('status') or payload.get('callStatus')}"
 
 
@@ -220,6 +227,7 @@ def _known_contact(tenant: Tenant, payload: dict) -> Contact | None:
 
 def _contact(tenant: Tenant, payload: dict) -> Contact:
     """Our contact for the event's GHL contact: by GHL id, else by phone, else a new one."""
+    _lock_ghl_contact(tenant, payload.get("contactId"))
     contact = _known_contact(tenant, payload)
     if contact is None:
         contact = Contact(tenant_id=tenant.id, phone=phone_or_none(payload.get("phone") or payload.get("from")))
@@ -228,6 +236,19 @@ def _contact(tenant: Tenant, payload: dict) -> Contact:
         contact.ghl_contact_id = payload["contactId"]
     db.session.flush()
     return contact
+
+
+def _lock_ghl_contact(tenant: Tenant, ghl_contact_id: str | None) -> None:
+    """Serialise deliveries about one GHL contact until our transaction ends.
+
+    Two messages from a new GHL contact, processed at once, would otherwise both find no contact
+    and both create one: nothing unique guards contacts.ghl_contact_id (GHL events rarely carry a
+    phone). A transaction-scoped advisory lock makes the second wait and then find the first's.
+    """
+    if not ghl_contact_id or db.session.get_bind().dialect.name != "postgresql":
+        return
+    key = sa.func.hashtextextended(f"ghl-contact:{tenant.id}:{ghl_contact_id}", 0)
+    db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 
 def _timestamp(value: str | None) -> datetime | None:

@@ -34,7 +34,7 @@ class UnknownEvent(ValueError):
 def classify(params: dict) -> tuple[str, str]:
     """(event type, dedupe key) from the parameters. The key is Twilio's id plus the state it reports."""
     if call_sid := params.get("CallSid"):
-        if recording_sid := params.get("RecordingSid"):
+        if recording_sid := _recording_sid(params):
             return RECORDING, f"{call_sid}:recording:{recording_sid}"
         status = params.get("CallStatus", "")
         event = CALL_STATUS if status in FINAL_CALL_STATUSES else INBOUND_CALL
@@ -60,13 +60,24 @@ def find_tenant(params: dict) -> Tenant | None:
     )
     if len(candidates) <= 1:
         return candidates[0] if candidates else None
-    numbers = {_bare(params.get("To")), _bare(params.get("From"))}
+    # Without the `if`, a callback naming no number (a recording's) would match a tenant that has none.
+    numbers = {number for number in (_bare(params.get("To")), _bare(params.get("From"))) if number}
     service = params.get("MessagingServiceSid")
     matches = [
         tenant
         for tenant in candidates
         if (service and tenant.twilio_messaging_service_sid == service) or tenant.twilio_phone_number in numbers
     ]
+    if not matches and (known_sid := params.get("CallSid") or params.get("MessageSid")):
+        # Recording status callbacks carry neither From nor To: the call we already stored says whose it is.
+        owners = set(
+            db.session.scalars(
+                sa.select(Message.tenant_id).where(
+                    Message.provider_message_id == known_sid, Message.tenant_id.in_([t.id for t in candidates])
+                )
+            )
+        )
+        matches = [tenant for tenant in candidates if tenant.id in owners]
     return matches[0] if len(matches) == 1 else None
 
 
@@ -168,6 +179,20 @@ def _mark_opted_out(tenant: Tenant, message: Message) -> None:
     if conversation.contact_id:
         set_opt_out(db.session.get(Contact, conversation.contact_id), True)
         db.session.commit()
+
+
+def _recording_sid(params: dict) -> str | None:
+    """The recording a request reports, if any.
+
+    <Record>'s action request carries RecordingUrl and RecordingDuration but no RecordingSid
+    (https://www.twilio.com/docs/voice/twiml/record): the URL ends with the SID, so the action and
+    the recording status callback dedupe to one event, and neither is mistaken for a new call.
+    """
+    if recording_sid := params.get("RecordingSid"):
+        return recording_sid
+    if url := params.get("RecordingUrl"):
+        return url.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0] or url
+    return None
 
 
 def _bare(address: str | None) -> str | None:

@@ -41,6 +41,8 @@ def receive():
         return error_response(400, "malformed_json", "The request body is not valid JSON.")
     if not isinstance(payload, dict):
         return error_response(400, "malformed_event", "The event must be a JSON object.")
+    if not _routable(payload):
+        return error_response(400, "malformed_event", "The event needs a `type` and a `locationId` (strings).")
     if _stale(payload.get("timestamp"), config["GHL_WEBHOOK_MAX_AGE_SECONDS"]):
         log.warning("webhook.ghl.stale", extra={"event_type": payload.get("type")})
         return error_response(400, "stale_event", "The event's timestamp is too old (or not a timestamp).")
@@ -56,6 +58,12 @@ def receive():
         payload=payload,
     )
     return {"status": "accepted" if event is not None else "duplicate"}
+
+
+def _routable(payload: dict) -> bool:
+    """Every GHL event names its type and location (strings): without them there is nothing to route or store."""
+    name, location_id = payload.get("type") or payload.get("event"), payload.get("locationId")
+    return isinstance(name, str) and bool(name) and isinstance(location_id, str) and bool(location_id)
 
 
 def _stale(timestamp, max_age_seconds: int) -> bool:
