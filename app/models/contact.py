@@ -13,6 +13,15 @@ class Contact(Timestamps, db.Model):
         # One contact per phone number in a tenant: inbound messages and sends find it by phone.
         sa.Index("uq_contacts_tenant_phone", "tenant_id", "phone", unique=True),
         sa.Index("ix_contacts_tenant_email", "tenant_id", "email"),
+        # One contact per GHL contact: webhooks and the sync find it by this id.
+        sa.Index(
+            "uq_contacts_tenant_ghl_contact",
+            "tenant_id",
+            "ghl_contact_id",
+            unique=True,
+            postgresql_where=sa.text("ghl_contact_id IS NOT NULL"),
+            sqlite_where=sa.text("ghl_contact_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -20,7 +20,7 @@ from app.providers.base import DELIVERED, FAILED, SENT
 from app.providers.ghl import ghl_status_to_ours
 from app.services.contacts import find_contact_by_phone, set_opt_out
 from app.services.delivery_status import apply_status_update
-from app.services.inbound import InboundMessage, find_by_provider_ids, store_message
+from app.services.inbound import InboundMessage, StatusBeforeSend, find_by_provider_ids, store_message
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,10 @@ def find_tenant(payload: dict) -> Tenant | None:
     location_id = payload.get("locationId")
     if not location_id:
         return None
-    return db.session.scalar(sa.select(Tenant).where(Tenant.ghl_location_id == location_id))
+    # A tenant that moved to another provider no longer takes GHL's events (they would duplicate).
+    return db.session.scalar(
+        sa.select(Tenant).where(Tenant.ghl_location_id == location_id, Tenant.sms_provider == "ghl")
+    )
 
 
 def handle_ghl_event(tenant: Tenant, kind: str, payload: dict) -> None:
@@ -161,8 +164,12 @@ def _complete_call(message: Message, payload: dict) -> None:
 
 def _status(tenant: Tenant, ghl_message_id: str | None, ghl_status: str | None, payload: dict) -> None:
     status = ghl_status_to_ours(ghl_status)
+    if status is None:
+        return
     message = find_by_provider_ids(tenant, None, ghl_message_id)
-    if status is None or message is None or message.direction != "outbound":
+    if message is None:
+        raise StatusBeforeSend(f"No message with GHL id {ghl_message_id} yet.")
+    if message.direction != "outbound":
         return
     error = payload.get("error") or payload.get("errorMessage")
     apply_status_update(

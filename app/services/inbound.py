@@ -26,6 +26,14 @@ OPT_OUT_KEYWORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "
 OPT_IN_KEYWORDS = {"START", "YES", "UNSTOP", "OPTIN"}
 
 
+class StatusBeforeSend(Exception):
+    """A delivery report for a message whose provider id we have not stored yet.
+
+    Providers can report faster than our worker records the id their send answered with. Raising
+    marks the stored event failed, so the webhook retry task processes it again a minute later.
+    """
+
+
 @dataclass(frozen=True)
 class InboundMessage:
     channel: str

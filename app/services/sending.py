@@ -21,6 +21,7 @@ from app.models.base import utcnow
 from app.providers.base import FAILED, PENDING, SENT, OutboundMessage, ProviderError, Recipient
 from app.services.contacts import set_opt_out
 from app.services.delivery_status import apply_status_update
+from app.services.messaging import OPT_OUT_CHANNELS
 from app.services.provider_registry import ProviderNotConfigured, provider_for
 from app.services.rate_limits import wait_for_send_slot
 
@@ -45,6 +46,9 @@ def send_pending_message(tenant_id: int, message_id: int) -> str:
     tenant = db.session.get(Tenant, tenant_id)
     conversation = db.session.get(Conversation, message.conversation_id)
     contact = db.session.get(Contact, conversation.contact_id) if conversation.contact_id else None
+    if contact is not None and contact.sms_opted_out and message.channel in OPT_OUT_CHANNELS:
+        # Their STOP arrived while the message waited for a worker or a retry: honour it.
+        return _fail(message, ProviderError("The contact has opted out (STOP).", code="opted_out"), contact)
     try:
         provider = provider_for(tenant)
     except (ProviderNotConfigured, SecretUnreadable) as exc:  # the message names no secret
@@ -96,7 +100,11 @@ def check_status(tenant_id: int, message_id: int) -> None:
     if message is None or message.delivery_status != SENT or not message.provider_message_id:
         return
     tenant = db.session.get(Tenant, tenant_id)
-    provider = provider_for(tenant)
+    try:
+        provider = provider_for(tenant)
+    except (ProviderNotConfigured, SecretUnreadable):  # the provider was switched off or changed since
+        log.warning("message.status-check-no-provider", extra={"tenant_id": tenant_id, "message_id": message_id})
+        return
     provider_message_id = message.provider_message_id
     db.session.commit()
     try:

@@ -17,7 +17,7 @@ from app.providers.base import FAILED
 from app.providers.twilio import OPTED_OUT_CODE, twilio_status_to_ours
 from app.services.contacts import find_or_create_by_phone, set_opt_out
 from app.services.delivery_status import apply_status_update
-from app.services.inbound import InboundMessage, find_by_provider_ids, store_message
+from app.services.inbound import InboundMessage, StatusBeforeSend, find_by_provider_ids, store_message
 from app.services.settings import account_sid_digest
 
 log = logging.getLogger(__name__)
@@ -118,9 +118,11 @@ def _inbound_message(tenant: Tenant, params: dict) -> None:
 def _message_status(tenant: Tenant, params: dict) -> None:
     sid = params.get("MessageSid") or params.get("SmsSid")
     status = twilio_status_to_ours(params.get("MessageStatus") or params.get("SmsStatus"))
+    if status is None:
+        return  # in-flight states say nothing new
     message = find_by_provider_ids(tenant, sid, None)
-    if status is None or message is None:
-        return  # in-flight states say nothing new; an unknown sid is not ours to update
+    if message is None:
+        raise StatusBeforeSend(f"No message with Twilio sid {sid} yet.")
     error_code = params.get("ErrorCode") or None
     applied = apply_status_update(
         tenant.id,

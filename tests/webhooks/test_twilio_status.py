@@ -5,6 +5,7 @@ import itertools
 import pytest
 
 from app.models import Contact, Message, WebhookEvent
+from app.services import webhook_events
 from tests import factories
 from tests.webhooks import payloads
 from tests.webhooks.conftest import count, one
@@ -145,3 +146,20 @@ def test_whatsapp_read_receipts_arrive_as_read(twilio, twilio_tenant):
     twilio.deliver(payloads.twilio_status(message.provider_message_id, "read", **whatsapp))
 
     assert status_of(message) == "read"
+
+
+def test_a_report_that_overtakes_our_own_record_of_the_send_is_applied_on_retry(twilio, twilio_tenant, db):
+    """Twilio can call back before our worker has stored the SID its send answered with."""
+    early_sid = payloads.sid("SM")
+    twilio.deliver(payloads.twilio_status(early_sid, "delivered"))
+    event = one(WebhookEvent, WebhookEvent.event_key == f"{early_sid}:delivered")
+    assert event.state == "failed"  # kept, with its reason, for the retry task
+
+    contact = factories.make_contact(tenant=twilio_tenant, phone=payloads.CUSTOMER)
+    conversation = factories.make_conversation(tenant=twilio_tenant, contact=contact)
+    message = factories.make_message(
+        conversation=conversation, direction="outbound", delivery_status="sent", provider_message_id=early_sid
+    )
+    assert webhook_events.process_event(event.id, force=True) == "processed"
+
+    assert status_of(message) == "delivered"
