@@ -72,6 +72,7 @@ class Config:
     SEND_BACKOFF_BASE_SECONDS = float(os.environ.get("SEND_BACKOFF_BASE_SECONDS", "5"))
     SEND_BACKOFF_MAX_SECONDS = float(os.environ.get("SEND_BACKOFF_MAX_SECONDS", "600"))
     SWEEP_GRACE_SECONDS = _int("SWEEP_GRACE_SECONDS", 30)  # pending and unclaimed this long: re-enqueue
+    SWEEP_REQUEUE_AFTER_SECONDS = _int("SWEEP_REQUEUE_AFTER_SECONDS", 600)  # ... unless queued less long ago
     SEND_CLAIM_TIMEOUT_SECONDS = _int("SEND_CLAIM_TIMEOUT_SECONDS", 300)  # claimed, no outcome: interrupted
     STATUS_POLL_AFTER_SECONDS = _int("STATUS_POLL_AFTER_SECONDS", 600)  # sent, no final status: ask
     STATUS_POLL_GIVE_UP_SECONDS = _int("STATUS_POLL_GIVE_UP_SECONDS", 3 * 24 * 3600)
@@ -121,6 +122,9 @@ class Config:
             # Never block an API request for long when Redis is down: the sweeper re-enqueues.
             "broker_connection_timeout": 2,
             "broker_connection_retry_on_startup": True,
+            # Celery 6's default, made explicit: a lost broker connection cancels late-ack tasks,
+            # which the broker redelivers; the send's claim makes the second run harmless.
+            "worker_cancel_long_running_tasks_on_connection_loss": True,
             "worker_hijack_root_logger": False,  # keep our formatter, which prints the ids in `extra`
         }
 

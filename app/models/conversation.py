@@ -9,6 +9,7 @@ from app.models.base import BigId, JsonDoc, Timestamps, tenant_fk
 
 CHANNELS = ("sms", "voice", "email", "web", "whatsapp")
 PROVIDER_CHANNELS = ("sms", "voice", "whatsapp")  # need Twilio or GHL to reach anyone
+OPT_OUT_CHANNELS = ("sms", "whatsapp")  # where a contact's STOP applies
 STATUSES = ("open", "closed", "archived")
 
 

@@ -74,6 +74,9 @@ class Message(Timestamps, db.Model):
     # calls the provider, so no second worker sends it; a retry waits until next_attempt_at.
     claimed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     next_attempt_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # When a send task was last handed to the broker (None: the hand-off failed). The sweeper
+    # re-enqueues only what was never queued or queued long ago, not a healthy backlog.
+    enqueued_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     status_checked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     read_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

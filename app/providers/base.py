@@ -60,6 +60,7 @@ class ProviderError(Exception):
     message: str
     code: str | None = None
     transient: bool = False
+    rate_limited: bool = False  # the provider asked us to slow down (429): wait, without using up an attempt
     opted_out: bool = False  # the recipient has unsubscribed (STOP): mark the contact
     bad_credentials: bool = False  # the tenant's settings are wrong: tell the admin
     retry_after: float | None = None  # seconds, when the provider said (429 Retry-After)

@@ -85,7 +85,12 @@ def classify_ghl_response(response: requests.Response) -> ProviderError:
     if status == 429:  # burst (100 per 10 s) or daily (200,000) limit: wait and retry
         details.update({k: v for k, v in response.headers.items() if k.lower().startswith("x-ratelimit")})
         return ProviderError(
-            text, code=code, transient=True, retry_after=_retry_after(response.headers), details=details
+            text,
+            code=code,
+            transient=True,
+            rate_limited=True,
+            retry_after=_retry_after(response.headers),
+            details=details,
         )
     if status >= 500:
         return ProviderError(text, code=code, transient=True, details=details)

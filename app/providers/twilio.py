@@ -81,7 +81,7 @@ def classify_twilio_error(
     if code == BAD_CREDENTIALS_CODE or status == 401:
         return error(bad_credentials=True)
     if code == TOO_MANY_REQUESTS_CODE or status == 429:
-        return error(transient=True, retry_after=retry_after)
+        return error(transient=True, rate_limited=True, retry_after=retry_after)
     if status >= 500:
         return error(transient=True)
     return error()  # any other 4xx: the same request will be refused again (STYLE.md habit 8)

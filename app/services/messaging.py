@@ -9,12 +9,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app import jobs
-from app.celery import enqueue
 from app.errors import ChannelUnavailable, Conflict, ValidationFailed
 from app.extensions import db
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, User
 from app.models.base import aware, utcnow
+from app.models.conversation import OPT_OUT_CHANNELS
 from app.services.contacts import find_contact_by_phone, find_or_create_by_phone, get_contact
 from app.services.conversations import (
     NEWEST_FIRST,
@@ -22,10 +21,10 @@ from app.services.conversations import (
     find_or_start_open_conversation,
     get_conversation,
 )
+from app.services.sending import hand_to_worker
 
 log = logging.getLogger(__name__)
 
-OPT_OUT_CHANNELS = ("sms", "whatsapp")
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
@@ -137,6 +136,7 @@ def _store_and_dispatch(tenant: Tenant, conversation: Conversation, sender: User
         channel=conversation.channel,
         direction="outbound",
         delivery_status="pending" if via_provider else "sent",
+        enqueued_at=utcnow() if via_provider else None,  # optimistic: cleared if the hand-off fails
         sent_at=None if via_provider else utcnow(),
         attachments=[{"url": url, "content_type": None} for url in draft.media_urls],
     )
@@ -157,7 +157,7 @@ def _store_and_dispatch(tenant: Tenant, conversation: Conversation, sender: User
         raise
     if message.delivery_status == "pending":
         # After the commit, so the worker finds the row; if the broker is down the sweeper retries.
-        enqueue(jobs.SEND_MESSAGE, tenant.id, message.id)
+        hand_to_worker(tenant.id, message.id)
     log.info(
         "message.outbound-accepted",
         extra={"tenant_id": tenant.id, "conversation_id": conversation.id, "message_id": message.id},

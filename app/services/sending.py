@@ -18,10 +18,10 @@ from app.crypto import SecretUnreadable
 from app.extensions import db
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant
 from app.models.base import utcnow
+from app.models.conversation import OPT_OUT_CHANNELS
 from app.providers.base import FAILED, PENDING, SENT, OutboundMessage, ProviderError, Recipient
 from app.services.contacts import set_opt_out
 from app.services.delivery_status import apply_status_update
-from app.services.messaging import OPT_OUT_CHANNELS
 from app.services.provider_registry import ProviderNotConfigured, provider_for
 from app.services.rate_limits import wait_for_send_slot
 
@@ -35,6 +35,21 @@ class RetryLater(Exception):
     """The send should be tried again after `countdown` seconds (the message is pending and unclaimed)."""
 
     countdown: float
+
+
+def hand_to_worker(tenant_id: int, message_id: int) -> bool:
+    """Enqueue the send of a committed, pending message. Its enqueued_at was set optimistically
+    with the row; a failed hand-off clears it so the sweeper picks the message up soon."""
+    if enqueue(jobs.SEND_MESSAGE, tenant_id, message_id):
+        return True
+    db.session.execute(
+        sa.update(Message)
+        .where(Message.id == message_id, Message.tenant_id == tenant_id)
+        .values(enqueued_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return False
 
 
 def send_pending_message(tenant_id: int, message_id: int) -> str:
@@ -62,7 +77,7 @@ def send_pending_message(tenant_id: int, message_id: int) -> str:
         # hand the message back unclaimed so the sweeper re-enqueues it, rather than leaving it
         # claimed until it is failed as "interrupted".
         db.session.rollback()
-        _release(message, 0, counts_as_attempt=False)
+        _release(message, 0, counts_as_attempt=False, requeued=False)
         raise
     if wait:
         _release(message, wait, counts_as_attempt=False)
@@ -129,6 +144,7 @@ def sweep_unsent() -> int:
     config = current_app.config
     now = utcnow()
     grace = now - timedelta(seconds=config["SWEEP_GRACE_SECONDS"])
+    requeue_before = now - timedelta(seconds=config["SWEEP_REQUEUE_AFTER_SECONDS"])
     unsent = db.session.execute(
         sa.select(Message.tenant_id, Message.id)
         .where(
@@ -136,6 +152,7 @@ def sweep_unsent() -> int:
             Message.delivery_status == PENDING,
             Message.claimed_at.is_(None),
             sa.func.coalesce(Message.next_attempt_at, Message.inserted_at) < grace,
+            sa.or_(Message.enqueued_at.is_(None), Message.enqueued_at < requeue_before),
         )
         .order_by(Message.id)
         .limit(500)
@@ -155,9 +172,13 @@ def sweep_unsent() -> int:
             error_code="send_interrupted",
             error_message="The worker stopped while sending; check with the customer before sending again.",
         )
+    if unsent:
+        db.session.execute(
+            sa.update(Message).where(Message.id.in_([message_id for _, message_id in unsent])).values(enqueued_at=now)
+        )
     db.session.commit()
     for tenant_id, message_id in unsent:
-        enqueue(jobs.SEND_MESSAGE, tenant_id, message_id)
+        hand_to_worker(tenant_id, message_id)
     if unsent or interrupted:
         log.info("messages.swept", extra={"requeued": len(unsent), "interrupted": len(interrupted)})
     return len(unsent)
@@ -252,7 +273,7 @@ def _outbound(tenant: Tenant, message: Message, conversation: Conversation, cont
 
 
 def _handle_error(message: Message, error: ProviderError, attempt: int, contact: Contact | None) -> str:
-    rate_limited = _rate_limited(error)
+    rate_limited = error.rate_limited
     if error.transient and (rate_limited or attempt < current_app.config["SEND_MAX_ATTEMPTS"]):
         countdown = max(backoff_seconds(attempt), error.retry_after or 0)
         message.error_code, message.error_message = error.code, error.message  # the last error, for support
@@ -263,15 +284,6 @@ def _handle_error(message: Message, error: ProviderError, attempt: int, contact:
         )
         raise RetryLater(countdown)
     return _fail(message, error, contact)
-
-
-def _rate_limited(error: ProviderError) -> bool:
-    """A 429 asks us to slow down; it is not a failed attempt, so it never uses up the retries.
-
-    Adapters pass Retry-After as retry_after when the provider sent one, but Twilio often sends
-    none: the HTTP status they keep in `details` still says 429.
-    """
-    return error.transient and (error.retry_after is not None or error.details.get("http_status") == 429)
 
 
 def _fail(message: Message, error: ProviderError, contact: Contact | None) -> str:
@@ -287,9 +299,11 @@ def _fail(message: Message, error: ProviderError, contact: Contact | None) -> st
     return "failed"
 
 
-def _release(message: Message, countdown: float, *, counts_as_attempt: bool) -> None:
+def _release(message: Message, countdown: float, *, counts_as_attempt: bool, requeued: bool = True) -> None:
+    """Unclaim the message; `requeued` when the task is about to retry itself, else the sweeper will."""
     message.claimed_at = None
     message.next_attempt_at = utcnow() + timedelta(seconds=countdown)
+    message.enqueued_at = utcnow() if requeued else None
     if not counts_as_attempt:
         message.send_attempts -= 1
     db.session.commit()

@@ -216,6 +216,7 @@ def test_ghl_errors_are_classified(fake_ghl, status, body, headers, transient, o
 
     error = raised.value
     assert error.code == f"http_{status}"
+    assert error.rate_limited == (status == 429)
     assert (error.transient, error.opted_out, error.bad_credentials, error.retry_after) == (
         transient,
         opted_out,

@@ -232,6 +232,7 @@ def test_twilio_errors_are_classified(fake_twilio, status, code, transient, opte
         bad_credentials,
     )
     assert error.details["http_status"] == status
+    assert error.rate_limited == (status == 429)
 
 
 def test_a_429_carries_twilios_retry_after(fake_twilio):

@@ -1,0 +1,130 @@
+"""Fixtures for the outbound send pipeline: a fake provider, a recording queue, and a tenant that texts.
+
+Unit tests run in the rolled-back `db` transaction from tests/conftest.py. Tests that need rows
+other connections can see (racing workers, a real Celery worker) use the committed database and
+the processes in tests/pipeline/live.py.
+"""
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from app import celery as app_celery
+from app.extensions import db as _db
+from app.models import Message
+from app.services import messaging, sending
+from tests import factories
+from tests.pipeline import live
+from tests.pipeline.fakes import FakeProvider
+from tests.pipeline.helpers import RecordingQueue
+from tests.pipeline.live import CommittedConfig, make_app, truncate_everything
+from tests.services import ensure_database, require
+
+
+@pytest.fixture
+def queue(monkeypatch) -> RecordingQueue:
+    """Enqueues by name, recorded instead of reaching a broker."""
+    jobs = RecordingQueue()
+    monkeypatch.setattr(sending, "enqueue", jobs.enqueue)
+    return jobs
+
+
+@pytest.fixture
+def provider(monkeypatch) -> FakeProvider:
+    """The tenant's provider, whatever its settings say: script it with `provider.will(...)`."""
+    fake = FakeProvider()
+    monkeypatch.setattr(sending, "provider_for", lambda tenant: fake)
+    return fake
+
+
+@pytest.fixture
+def tenant(db):
+    """A tenant that texts (through the simulator, which has no rate limit; tests swap in a fake)."""
+    return factories.make_tenant(name="Acme", sms_provider="simulator")
+
+
+@pytest.fixture
+def john(tenant):
+    return factories.make_contact(tenant=tenant, first_name="John", last_name="Doe", phone="+15551234567")
+
+
+@pytest.fixture
+def conversation(tenant, john):
+    return factories.make_conversation(tenant=tenant, channel="sms", contact=john)
+
+
+@pytest.fixture
+def compose(tenant, staff, conversation, queue):
+    """Send as staff through the service, exactly as the API does: returns the stored message."""
+
+    def compose(body: str = "Your table is ready", *, media_urls=(), key: str | None = None) -> Message:
+        draft = messaging.Draft(body=body, media_urls=tuple(media_urls), idempotency_key=key)
+        return messaging.send_message(tenant, conversation.id, staff, draft).message
+
+    return compose
+
+
+# --- Committed rows and real processes (tests/pipeline/live.py) ---
+
+
+@pytest.fixture(scope="session")
+def committed_app():
+    """An app on its own database, migrated from empty once per run, whose commits are real."""
+    try:
+        ensure_database(CommittedConfig.SQLALCHEMY_DATABASE_URI)
+    except Exception as exc:  # psycopg.OperationalError and friends
+        require("PostgreSQL", exc)
+    committed = make_app(CommittedConfig())
+    with committed.app_context():
+        with _db.engine.begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        upgrade()
+        _db.engine.dispose()
+    return committed
+
+
+@pytest.fixture
+def committed(committed_app):
+    """The committed database, emptied before and after the test; yields the app, its context pushed."""
+    with committed_app.app_context():
+        truncate_everything()
+        try:
+            yield committed_app
+        finally:
+            _db.session.remove()
+            truncate_everything()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = live.RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        server.start()
+    except Exception as exc:  # no redis-server binary, or it would not start
+        server.stop()
+        require("Redis", exc)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_app(committed_app, redis_server):
+    """The API on the committed database, enqueueing to our Redis for a real worker."""
+    return make_app(live.live_config(redis_server.url))
+
+
+@pytest.fixture
+def live_api(live_app, committed_app, redis_server, monkeypatch):
+    """The live app's context pushed on an empty database, Redis up, and no broker backoff left from before."""
+    monkeypatch.setattr(app_celery, "_broker_down_until", 0.0)
+    if redis_server.process is None:
+        redis_server.start()
+    with live_app.app_context():
+        truncate_everything()
+        try:
+            yield live_app
+        finally:
+            _db.session.remove()
+            truncate_everything()

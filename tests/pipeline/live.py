@@ -1,0 +1,245 @@
+"""Real things for the tests that need them: a committed database, our own Redis, a Celery worker, a fake Twilio.
+
+The `db` fixture's rolled-back transaction is invisible to other connections, so racing workers
+and a real worker process use a separate database whose rows are committed (and truncated after
+each test). Redis is a private `redis-server` on a free port, so stopping it hurts nobody else.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import celery._state
+import redis
+import sqlalchemy as sa
+
+from app import create_app
+from app.extensions import db
+from config import Config, TestConfig
+from tests.services import postgres_url
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED_DATABASE = "conversations_pipeline_test"
+REDIS_SERVER = os.environ.get("REDIS_SERVER_BIN", "/usr/bin/redis-server")
+
+
+class CommittedConfig(TestConfig):
+    SQLALCHEMY_DATABASE_URI = postgres_url(COMMITTED_DATABASE)
+
+
+def live_config(redis_url: str) -> CommittedConfig:
+    """The committed database, with Celery on a real Redis (TestConfig's in-memory broker replaced)."""
+
+    class LiveConfig(CommittedConfig):
+        REDIS_URL = redis_url
+
+        @property
+        def CELERY(self) -> dict:
+            return Config.CELERY.fget(self)
+
+    return LiveConfig()
+
+
+@contextmanager
+def celery_left_as_it_was():
+    """create_app() makes its Celery app the current one; keep other tests' Celery app current."""
+    current, default = celery._state.get_current_app(), celery._state.default_app
+    try:
+        yield
+    finally:
+        if default is not None:
+            default.set_default()
+        current.set_current()
+
+
+def make_app(config):
+    with celery_left_as_it_was():
+        return create_app(config)
+
+
+def truncate_everything() -> None:
+    tables = ", ".join(table.name for table in db.metadata.sorted_tables)
+    with db.engine.begin() as connection:
+        connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RedisServer:
+    """A private redis-server that a test can stop (an outage) and start again on the same port."""
+
+    def __init__(self, log_dir: Path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log = log_dir / f"redis-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+
+
+class Worker:
+    """`celery -A celery_worker.celery worker` in a subprocess, configured through its environment like a dyno."""
+
+    def __init__(self, *, redis_url: str, log: Path, **settings):
+        self.log = log
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": postgres_url(COMMITTED_DATABASE),
+            "REDIS_URL": redis_url,
+            "ENCRYPTION_KEYS": TestConfig.ENCRYPTION_KEYS,
+            "PUBLIC_BASE_URL": TestConfig.PUBLIC_BASE_URL,
+            "SIMULATOR_DELAY_SECONDS": "0.3",
+            "SEND_BACKOFF_BASE_SECONDS": "0.2",
+            "SEND_BACKOFF_MAX_SECONDS": "1",
+            "SWEEP_GRACE_SECONDS": "1",
+            "TWILIO_RATE_LIMIT": "100/second",
+            "LOG_LEVEL": "INFO",
+            **{name: str(value) for name, value in settings.items()},
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "celery_worker.celery",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--hostname",
+                f"pipeline-test-{uuid.uuid4().hex[:8]}@%h",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while " ready." not in self.output():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker did not start:\n{self.output()[-3000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # warm shutdown
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+class FakeTwilio:
+    """Twilio's Messages API on localhost, counting what reaches it; `hold()` keeps answers waiting."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.answers: list[tuple[int, dict]] = []  # scripted (HTTP status, JSON body); then 201, queued
+        self.released = threading.Event()
+        self.released.set()
+        self.arrived = threading.Event()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def hold(self) -> None:
+        self.released.clear()
+
+    def release(self) -> None:
+        self.released.set()
+
+    def sends(self) -> list[dict]:
+        return [request for request in self.requests if request["path"].endswith("/Messages.json")]
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
+                fake.requests.append({"path": self.path, "form": form})
+                fake.arrived.set()
+                fake.released.wait(30)
+                status, body = fake.answers.pop(0) if fake.answers else (201, None)
+                if body is None:  # accepted, as CreateMessage answers
+                    body = {"sid": "SM" + uuid.uuid4().hex, "status": "queued", "to": form.get("To", [""])[0]}
+                self._answer(status, body)
+
+            def _answer(self, status: int, body: dict) -> None:
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+
+def wait_until(condition, *, timeout: float = 15, interval: float = 0.1, what: str = "the condition"):
+    """Poll `condition` until it returns something truthy; returns that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)

@@ -1,0 +1,171 @@
+"""End to end with a real Celery worker, our own Redis and PostgreSQL: from the API call to the provider and back.
+
+Each test starts `celery -A celery_worker.celery worker` as a subprocess (as the `worker` dyno
+does), configured through its environment. The API runs in this process on the same database.
+"""
+
+import re
+import time
+
+import pytest
+from flask import current_app
+
+from app import celery as app_celery
+from app import crypto, jobs
+from app.celery import enqueue
+from app.extensions import db
+from app.models import Message
+from tests import factories
+from tests.pipeline.live import FakeTwilio, Worker, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def fake_twilio():
+    with FakeTwilio() as twilio:
+        yield twilio
+
+
+@pytest.fixture
+def worker(live_api, redis_server, fake_twilio, tmp_path):
+    worker = Worker(redis_url=redis_server.url, log=tmp_path / "worker.log", TWILIO_API_BASE_URL=fake_twilio.url)
+    try:
+        worker.start()
+        yield worker
+    finally:
+        worker.stop()
+        print(worker.output()[-8000:])  # shown when the test fails
+
+
+def staff_api(sms_provider: str) -> factories.ApiClient:
+    """An API client for a staff member of a tenant texting through `sms_provider` (all committed)."""
+    fields = {}
+    if sms_provider == "twilio":
+        fields = {
+            "twilio_account_sid_encrypted": crypto.encrypt("AC" + "0123456789abcdef" * 2),
+            "twilio_auth_token_encrypted": crypto.encrypt("a-twilio-auth-token"),
+            "twilio_phone_number": "+15550001111",
+        }
+    tenant = factories.make_tenant(name="Acme", sms_provider=sms_provider, **fields)
+    staff = factories.make_user(tenant=tenant, role="staff")
+    return factories.ApiClient(current_app.test_client(), factories.make_token(user=staff))
+
+
+def send(api, phone: str, **fields) -> dict:
+    response = api.post("/api/v1/conversations/send", json={"phone": phone, "message": "Your table is ready", **fields})
+    assert response.status_code == 201, response.json
+    return response.json["data"]
+
+
+def stored(message_id: int) -> Message:
+    db.session.rollback()  # a fresh snapshot: see what the worker committed
+    return db.session.get(Message, message_id, populate_existing=True)
+
+
+def status_becomes(message_id: int, status: str, *, timeout: float = 20) -> Message:
+    return wait_until(
+        lambda: (message := stored(message_id)).delivery_status == status and message,
+        timeout=timeout,
+        what=f"message {message_id} to be {status}",
+    )
+
+
+def finished(worker: Worker, task: str, result: str = "") -> int:
+    """How many runs of `task` the worker logged as succeeded (with `result`, if given)."""
+    return len(
+        re.findall(rf"Task {re.escape(task)}\[[^\]]+\] succeeded in [\d.]+s: {re.escape(result)}", worker.output())
+    )
+
+
+def broker_pause_over() -> None:
+    app_celery._broker_down_until = 0.0  # the API's ten-second pause on a failed broker has passed
+
+
+def test_a_message_goes_from_the_api_through_the_simulator_to_delivered(live_api, worker):
+    api = staff_api("simulator")
+
+    data = send(api, "+15550109999")
+
+    assert data["status"] == "pending"
+    message = status_becomes(data["message"]["id"], "delivered")
+    assert message.provider_message_id.startswith("SIM")
+    assert message.sent_at is not None
+    assert message.send_attempts == 1
+    listed = api.get(f"/api/v1/conversations/{data['conversation']['id']}/messages").json["data"]
+    assert [m["delivery_status"] for m in listed] == ["delivered"]
+
+
+def test_a_number_that_keeps_failing_transiently_is_retried_by_the_worker_then_failed(live_api, worker):
+    api = staff_api("simulator")
+
+    data = send(api, "+15550100001")  # the simulator's network-error number
+
+    message = status_becomes(data["message"]["id"], "failed")
+    assert message.send_attempts == 6  # SEND_MAX_ATTEMPTS, each one a Celery retry after a backoff
+    assert message.error_code == "network"
+
+
+def test_twilio_answering_503_is_retried_and_the_mms_goes_out_once_with_every_picture(live_api, worker, fake_twilio):
+    api = staff_api("twilio")
+    fake_twilio.answers = [(503, {"code": 20500, "message": "Internal Server Error", "status": 503})]
+    photos = ["https://cdn.example.test/1.jpg", "https://cdn.example.test/2.jpg"]
+
+    data = send(api, "+15550109999", media_urls=photos)
+
+    message = status_becomes(data["message"]["id"], "sent")
+    assert message.send_attempts == 2
+    assert len(fake_twilio.sends()) == 2  # the 503, then the one that went out
+    form = fake_twilio.sends()[-1]["form"]
+    assert form["MediaUrl"] == photos
+    assert form["To"] == ["+15550109999"]
+    assert form["StatusCallback"] == ["https://api.example.test/webhooks/twilio"]
+
+
+def test_with_redis_down_the_api_still_accepts_and_the_sweeper_sends_it_once_redis_is_back(
+    live_api, worker, redis_server, fake_twilio
+):
+    api = staff_api("twilio")
+    redis_server.stop()
+
+    started = time.monotonic()
+    data = send(api, "+15550109999")
+    answered_in = time.monotonic() - started
+
+    assert data["status"] == "pending"
+    assert answered_in < 5
+    redis_server.start()
+    broker_pause_over()
+    time.sleep(1.1)  # the worker's SWEEP_GRACE_SECONDS
+    assert enqueue(jobs.SWEEP_UNSENT)  # what the beat does every 15 seconds
+
+    message = status_becomes(data["message"]["id"], "sent", timeout=30)
+    assert len(fake_twilio.sends()) == 1
+    assert message.send_attempts == 1
+
+
+def test_redis_stopping_while_twilio_is_answering_still_sends_the_message_exactly_once(
+    live_api, worker, redis_server, fake_twilio
+):
+    api = staff_api("twilio")
+    fake_twilio.hold()
+    data = send(api, "+15550109999")
+    message_id = data["message"]["id"]
+    assert fake_twilio.arrived.wait(15), "the worker never called Twilio"
+
+    redis_server.stop()  # mid-send: the worker's ack, and anything it enqueues, has nowhere to go
+    fake_twilio.release()
+    tenant_id = status_becomes(message_id, "sent").tenant_id
+    redis_server.start()
+    broker_pause_over()
+    # Had Redis kept its data, the unacknowledged task would come back: deliver it again as that
+    # redelivery would, and let the sweeper look for anything unsent.
+    assert enqueue(jobs.SEND_MESSAGE, tenant_id, message_id)
+    assert enqueue(jobs.SWEEP_UNSENT)
+    wait_until(lambda: finished(worker, jobs.SWEEP_UNSENT), timeout=30, what="the worker to be back and sweep")
+
+    assert finished(worker, jobs.SEND_MESSAGE, "'skipped'") == 1
+    assert len(fake_twilio.sends()) == 1
+    message = stored(message_id)
+    assert (message.delivery_status, message.send_attempts) == ("sent", 1)
+    assert message.provider_message_id.startswith("SM")
