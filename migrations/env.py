@@ -10,8 +10,9 @@ config = context.config
 
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
-# Keep the app's loggers alive when migrations run inside it (tests, release).
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# The app configures logging itself (app/log_format.py); alembic.ini's handlers would double every line.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 
