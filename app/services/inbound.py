@@ -135,6 +135,7 @@ def store_message(
             set_opt_out(contact, intent == "STOP")
             log.info("contact.opt-out-changed", extra={"tenant_id": tenant.id, "contact_id": contact.id, "to": intent})
     db.session.commit()
+    # Push notifications plug in here (after the commit, by message id): not built yet.
     log.info(
         "message.inbound-recorded",
         extra={"tenant_id": tenant.id, "conversation_id": conversation.id, "message_id": message.id},
