@@ -44,7 +44,7 @@ class ConversationsApi(Api):
 def register_api(app: Flask) -> None:
     # One Api (and OpenAPI spec) per app, so create_app() can build a second app in the same
     # process (tests, the migration check). Bearer auth is attached to each blueprint at import.
-    from app.api import account, contacts, conversations, login, settings, users
+    from app.api import account, contacts, conversations, docs, login, settings, users
 
     api = ConversationsApi(
         spec_kwargs={
@@ -61,3 +61,4 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(login.blp, url_prefix="/api/v1/auth")
     for module in (account, contacts, conversations, settings, users):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
+    app.register_blueprint(docs.blp)  # plain Flask: not part of the documented API
