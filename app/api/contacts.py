@@ -30,6 +30,7 @@ def create_contact(fields):
 @blp.get("/contacts/<id:contact_id>")
 @blp.response(200, envelope(ContactSchema))
 def get_contact(contact_id):
+    """One contact, with its opt-out state."""
     return {"data": contacts.get_contact(g.tenant, contact_id)}
 
 

@@ -128,12 +128,14 @@ def assign(fields, conversation_id):
 @blp.post("/conversations/<id:conversation_id>/close")
 @blp.response(200, envelope(ConversationSchema))
 def close(conversation_id):
+    """Close: out of the open inbox; the customer writing again (or staff sending) reopens it."""
     return {"data": conversations.close(g.tenant, conversation_id)}
 
 
 @blp.post("/conversations/<id:conversation_id>/reopen")
 @blp.response(200, envelope(ConversationSchema))
 def reopen(conversation_id):
+    """Reopen a closed or archived conversation (409 if the contact already has an open one on this channel)."""
     return {"data": conversations.reopen(g.tenant, conversation_id)}
 
 
