@@ -98,7 +98,7 @@ class Config:
     OPENAPI_JSON_PATH = "openapi.json"
     # Swagger UI served from the swagger-ui-bundle package (app/api/docs.py): no CDN, works offline.
     OPENAPI_SWAGGER_UI_PATH = "docs"
-    OPENAPI_SWAGGER_UI_URL = "/api/v1/docs/assets/"
+    OPENAPI_SWAGGER_UI_URL = "/static/swagger-ui/"
     JSON_SORT_KEYS = False
 
     @property

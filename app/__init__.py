@@ -10,7 +10,7 @@ from config import Config
 
 
 def create_app(config: object | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=False)
+    app = Flask(__name__, static_folder=None)  # an API: nothing to serve from app/static
     app.config.from_object(config or Config())
     if hops := app.config["PROXY_HOPS"]:
         # Behind Heroku's router or another proxy: the client's address, scheme and host (Twilio signs those).

@@ -6,6 +6,6 @@ from swagger_ui_bundle import swagger_ui_path
 blp = Blueprint("docs_assets", __name__)
 
 
-@blp.get("/api/v1/docs/assets/<path:filename>")
+@blp.get("/static/swagger-ui/<path:filename>")
 def asset(filename: str):
     return send_from_directory(swagger_ui_path, filename, max_age=86400)
