@@ -121,8 +121,11 @@ def update_conversation(fields, conversation_id):
 @blp.arguments(AssignSchema, required=False)
 @blp.response(200, envelope(ConversationSchema))
 def assign(fields, conversation_id):
-    """Assign to yourself (empty body), to `user_id` of your account, or unassign (`user_id: null`)."""
-    return {"data": conversations.assign(g.tenant, conversation_id, fields.get("user_id", g.user.id))}
+    """Assign to yourself (empty body; 409 `already_assigned` if someone else has it), to `user_id`,
+    or unassign (`user_id: null`)."""
+    if "user_id" in fields:
+        return {"data": conversations.assign(g.tenant, conversation_id, fields["user_id"])}
+    return {"data": conversations.assign(g.tenant, conversation_id, g.user.id, only_if_free_for=g.user.id)}
 
 
 @blp.post("/conversations/<id:conversation_id>/close")

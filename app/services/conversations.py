@@ -153,16 +153,27 @@ def update_conversation(tenant: Tenant, conversation_id: int, **changes) -> Conv
     for key, value in changes.items():
         setattr(conversation, key, value)
     if status is not None:
-        conversation.status = status
+        move_to(conversation, status)
     _commit_open_conversation()
     return conversation
 
 
-def assign(tenant: Tenant, conversation_id: int, user_id: int | None) -> Conversation:
-    """Assign to `user_id` (of the same tenant), or unassign with None. The row is locked meanwhile."""
+def assign(tenant: Tenant, conversation_id: int, user_id: int | None, *, only_if_free_for: int | None = None):
+    """Assign to `user_id` (of the same tenant), or unassign with None. The row is locked meanwhile.
+
+    `only_if_free_for` ("assign to me"): refuse with 409 when another user already has it, so two
+    agents tapping at once cannot both believe they own the conversation.
+    """
     conversation = get_conversation(tenant, conversation_id, for_update=True)
     if user_id is not None:
         get_user(tenant, user_id)
+    if only_if_free_for is not None and conversation.assigned_to not in (None, only_if_free_for):
+        db.session.rollback()
+        raise Conflict(
+            "Already assigned to someone else; send user_id to reassign it.",
+            code="already_assigned",
+            fields={"assigned_to": [conversation.assigned_to]},
+        )
     conversation.assigned_to = user_id
     db.session.commit()
     return conversation
@@ -170,18 +181,45 @@ def assign(tenant: Tenant, conversation_id: int, user_id: int | None) -> Convers
 
 def close(tenant: Tenant, conversation_id: int) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
-    if conversation.status == "archived":
-        raise Conflict("An archived conversation cannot be closed; reopen it first.", code="conversation_archived")
-    conversation.status = "closed"
+    move_to(conversation, "closed")
     db.session.commit()
     return conversation
 
 
 def reopen(tenant: Tenant, conversation_id: int) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
-    conversation.status = "open"
+    move_to(conversation, "open")
     _commit_open_conversation()
     return conversation
+
+
+def move_to(conversation: Conversation, status: str) -> None:
+    """The one rule for status changes, whoever asks (API, a staff send, an update).
+
+    An archived conversation cannot be closed (reopen it first); a conversation can be open only
+    while its contact has no other open one on the same channel.
+    """
+    if status == conversation.status:
+        return
+    if status == "closed" and conversation.status == "archived":
+        raise Conflict("An archived conversation cannot be closed; reopen it first.", code="conversation_archived")
+    if status == "open" and conversation.contact_id is not None:
+        other = db.session.scalar(
+            sa.select(Conversation.id).where(
+                Conversation.tenant_id == conversation.tenant_id,
+                Conversation.contact_id == conversation.contact_id,
+                Conversation.channel == conversation.channel,
+                Conversation.status == "open",
+                Conversation.id != conversation.id,
+            )
+        )
+        if other is not None:
+            raise Conflict(
+                "This contact already has an open conversation on this channel.",
+                code="conversation_exists",
+                fields={"conversation_id": [other]},
+            )
+    conversation.status = status
 
 
 def _commit_open_conversation() -> None:

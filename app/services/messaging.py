@@ -20,6 +20,7 @@ from app.services.conversations import (
     append_message,
     find_or_start_open_conversation,
     get_conversation,
+    move_to,
 )
 from app.services.sending import hand_to_worker
 
@@ -59,7 +60,7 @@ def send_message(tenant: Tenant, conversation_id: int, sender: User, draft: Draf
         raise Conflict("This conversation is archived; reopen it to send.", code="conversation_archived")
     ensure_can_send(tenant, conversation.channel, conversation.contact)
     if conversation.status == "closed":
-        conversation.status = "open"
+        move_to(conversation, "open")  # 409 when the contact has started another conversation since
     return _store_and_dispatch(tenant, conversation, sender, draft, fingerprint)
 
 

@@ -240,6 +240,28 @@ class TestAssigning:
 
         assert response.json["data"]["assigned_to"] == admin.id
 
+    def test_assign_to_me_refuses_a_conversation_a_colleague_already_took(self, api, tenant, staff):
+        conversation = factories.make_conversation(tenant=tenant, channel="web", assigned_to=staff.id)
+
+        response = api.post(f"/api/v1/conversations/{conversation.id}/assign")
+
+        assert response.status_code == 409
+        assert error_of(response)["code"] == "already_assigned"
+        assert error_of(response)["fields"] == {"assigned_to": [staff.id]}
+        assert fresh(conversation).assigned_to == staff.id
+
+    def test_assign_to_me_on_my_own_conversation_is_harmless(self, staff_api, tenant, staff):
+        conversation = factories.make_conversation(tenant=tenant, channel="web", assigned_to=staff.id)
+
+        assert staff_api.post(f"/api/v1/conversations/{conversation.id}/assign").status_code == 200
+
+    def test_an_explicit_user_id_reassigns_a_taken_conversation(self, api, tenant, staff, admin):
+        conversation = factories.make_conversation(tenant=tenant, channel="web", assigned_to=staff.id)
+
+        response = api.post(f"/api/v1/conversations/{conversation.id}/assign", json={"user_id": admin.id})
+
+        assert response.json["data"]["assigned_to"] == admin.id
+
     def test_a_user_id_assigns_that_user(self, api, tenant, staff):
         conversation = factories.make_conversation(tenant=tenant, channel="web")
 
@@ -281,6 +303,15 @@ class TestClosingAndReopening:
         conversation = factories.make_conversation(tenant=tenant, channel="web", status="archived")
 
         response = api.post(f"/api/v1/conversations/{conversation.id}/close")
+
+        assert response.status_code == 409
+        assert error_of(response)["code"] == "conversation_archived"
+        assert fresh(conversation).status == "archived"
+
+    def test_an_update_cannot_close_an_archived_conversation_either(self, api, tenant):
+        conversation = factories.make_conversation(tenant=tenant, channel="web", status="archived")
+
+        response = api.put(f"/api/v1/conversations/{conversation.id}", json={"status": "closed"})
 
         assert response.status_code == 409
         assert error_of(response)["code"] == "conversation_archived"

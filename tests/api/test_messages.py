@@ -165,6 +165,18 @@ class TestSendingInAConversation:
         db.session.expire_all()
         assert db.session.get(Conversation, conversation.id).status == "open"
 
+    def test_a_closed_conversation_whose_contact_has_since_started_another_points_there(self, api, tenant):
+        contact = factories.make_contact(tenant=tenant, phone="+15551112222")
+        closed = factories.make_conversation(tenant=tenant, contact=contact, channel="web", status="closed")
+        current = factories.make_conversation(tenant=tenant, contact=contact, channel="web")
+
+        response = api.post(f"/api/v1/conversations/{closed.id}/messages", json={"message": "One more thing"})
+
+        assert response.status_code == 409
+        assert error_of(response)["code"] == "conversation_exists"
+        assert error_of(response)["fields"] == {"conversation_id": [current.id]}
+        assert stored_messages(tenant) == 0
+
     def test_an_archived_conversation_refuses_messages(self, api, tenant):
         conversation = factories.make_conversation(tenant=tenant, channel="web", status="archived")
 
