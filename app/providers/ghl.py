@@ -215,6 +215,11 @@ class GhlProvider:
         messages = page.get("messages") or []
         return messages, page.get("lastMessageId") if page.get("nextPage") else None
 
+    def get_contact(self, contact_id: str) -> dict:
+        """One contact (get-contact): webhooks name contacts only by id, this gives their phone and name."""
+        answer = self._request("GET", f"/contacts/{quote(contact_id, safe='')}", self.contacts_version)
+        return answer.get("contact") or {}
+
     def _upsert_contact(self, recipient: Recipient) -> str:
         """POST /contacts/upsert (upsert-contact): finds the contact by phone/email or creates it."""
         fields = {

@@ -16,11 +16,12 @@ from app.extensions import db
 from app.models import Contact, Conversation, Message, Tenant
 from app.models.base import aware, utcnow
 from app.phones import phone_or_none
-from app.providers.base import DELIVERED, FAILED, SENT
+from app.providers.base import DELIVERED, FAILED, SENT, ProviderError
 from app.providers.ghl import ghl_status_to_ours
 from app.services.contacts import find_contact_by_phone, set_opt_out
 from app.services.delivery_status import apply_status_update
 from app.services.inbound import InboundMessage, StatusBeforeSend, find_by_provider_ids, store_message
+from app.services.provider_registry import provider_for
 
 log = logging.getLogger(__name__)
 
@@ -233,24 +234,52 @@ def _known_contact(tenant: Tenant, payload: dict) -> Contact | None:
 
 
 def _contact(tenant: Tenant, payload: dict) -> Contact:
-    """Our contact for the event's GHL contact: by GHL id, else by phone, else a new one."""
-    _lock_ghl_contact(tenant, payload.get("contactId"))
-    contact = _known_contact(tenant, payload)
+    """Our contact for the event's GHL contact: by GHL id, else by phone, else a new one.
+
+    GHL's message events name the contact only by id. Before creating a contact we ask GHL who it
+    is, so someone we already know by phone is linked, not duplicated as a nameless twin.
+    """
+    ghl_contact_id = payload.get("contactId")
+    details = {}
+    if _known_contact(tenant, payload) is None and ghl_contact_id:
+        db.session.commit()  # no transaction held while GHL answers
+        details = _ghl_contact_details(tenant, ghl_contact_id)
+    _lock_ghl_contact(tenant, ghl_contact_id)
+    phone = phone_or_none(payload.get("phone") or payload.get("from") or details.get("phone"))
+    contact = _known_contact(tenant, {**payload, "phone": phone})
     if contact is None:
-        contact = Contact(tenant_id=tenant.id, phone=phone_or_none(payload.get("phone") or payload.get("from")))
+        contact = Contact(
+            tenant_id=tenant.id,
+            phone=phone,
+            first_name=details.get("firstName") or None,
+            last_name=details.get("lastName") or None,
+            email=details.get("email") or None,
+        )
         db.session.add(contact)
-    if not contact.ghl_contact_id and payload.get("contactId"):
-        contact.ghl_contact_id = payload["contactId"]
+    if not contact.ghl_contact_id and ghl_contact_id:
+        contact.ghl_contact_id = ghl_contact_id
     db.session.flush()
     return contact
+
+
+def _ghl_contact_details(tenant: Tenant, ghl_contact_id: str) -> dict:
+    """The contact as GHL knows it; {} when GHL does not know it. A transient failure raises, so the
+    event is retried rather than stored under a contact we could not identify."""
+    try:
+        return provider_for(tenant).get_contact(ghl_contact_id)
+    except ProviderError as error:
+        if error.transient:
+            raise
+        log.info("webhook.ghl.contact-unknown", extra={"tenant_id": tenant.id, "code": error.code})
+        return {}
 
 
 def _lock_ghl_contact(tenant: Tenant, ghl_contact_id: str | None) -> None:
     """Serialise deliveries about one GHL contact until our transaction ends.
 
     Two messages from a new GHL contact, processed at once, would otherwise both find no contact
-    and both create one: nothing unique guards contacts.ghl_contact_id (GHL events rarely carry a
-    phone). A transaction-scoped advisory lock makes the second wait and then find the first's.
+    and both try to create one (the unique index on contacts.ghl_contact_id would fail the second).
+    A transaction-scoped advisory lock makes the second wait and then find the first's.
     """
     if not ghl_contact_id or db.session.get_bind().dialect.name != "postgresql":
         return

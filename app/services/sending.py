@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
 from app import jobs
 from app.celery import enqueue
@@ -97,12 +98,11 @@ def send_pending_message(tenant_id: int, message_id: int) -> str:
     if tenant.sms_provider == "ghl":
         message.ghl_message_id = receipt.provider_message_id
         conversation.ghl_conversation_id = receipt.ghl_conversation_id or conversation.ghl_conversation_id
-        if contact is not None and receipt.ghl_contact_id:
-            contact.ghl_contact_id = receipt.ghl_contact_id
     message.error_code = message.error_message = None
     db.session.flush()
     apply_status_update(tenant_id, message_id, receipt.status or SENT, commit=False)
-    db.session.commit()
+    db.session.commit()  # the outcome first: nothing after this line can lose it
+    _remember_ghl_contact(contact, receipt.ghl_contact_id)
     log.info("message.sent", extra={"tenant_id": tenant_id, "message_id": message_id, "provider": provider.name})
     if receipt.check_status_after is not None:
         enqueue(jobs.CHECK_STATUS, tenant_id, message_id, countdown=receipt.check_status_after)
@@ -286,6 +286,22 @@ def _handle_error(message: Message, error: ProviderError, attempt: int, contact:
     return _fail(message, error, contact)
 
 
+def _remember_ghl_contact(contact: Contact | None, ghl_contact_id: str | None) -> None:
+    """Keep GHL's id for our contact, so the next send skips the upsert and webhooks find them.
+
+    Another of our contacts may hold that id already (created from a webhook before GHL told us
+    who it was): then the link is left as it is, for staff to merge, rather than failing the send.
+    """
+    if contact is None or not ghl_contact_id or contact.ghl_contact_id == ghl_contact_id:
+        return
+    try:
+        with db.session.begin_nested():
+            contact.ghl_contact_id = ghl_contact_id
+        db.session.commit()
+    except IntegrityError:
+        log.warning("contact.ghl-id-held-by-another", extra={"tenant_id": contact.tenant_id, "contact_id": contact.id})
+
+
 def _fail(message: Message, error: ProviderError, contact: Contact | None) -> str:
     if error.opted_out and contact is not None:
         set_opt_out(contact, True)
@@ -295,6 +311,7 @@ def _fail(message: Message, error: ProviderError, contact: Contact | None) -> st
         message.tenant_id, message.id, FAILED, error_code=error.code, error_message=error.message, commit=False
     )
     db.session.commit()
+    _remember_ghl_contact(contact, error.details.get("ghl_contact_id"))  # upserted before the send failed
     log.info("message.failed", extra={"tenant_id": message.tenant_id, "message_id": message.id, "code": error.code})
     return "failed"
 

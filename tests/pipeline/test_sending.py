@@ -11,7 +11,7 @@ from app import jobs
 from app.extensions import db
 from app.models import Contact
 from app.models.base import utcnow
-from app.providers.base import PENDING
+from app.providers.base import PENDING, ProviderError
 from app.services import sending
 from app.services.sending import RetryLater, send_pending_message
 from tests import factories
@@ -100,6 +100,37 @@ class TestASuccessfulSend:
         send(message)
 
         assert reload(message).delivery_status == "delivered"
+
+
+def contact_now(contact: Contact) -> Contact:
+    db.session.expire_all()
+    return db.session.get(Contact, contact.id)
+
+
+class TestRememberingTheGhlContact:
+    def test_the_id_ghl_answers_with_is_kept_on_our_contact(self, compose, provider, john):
+        provider.will(accepted(ghl_contact_id="ghl-john"))
+
+        send(compose())
+
+        assert contact_now(john).ghl_contact_id == "ghl-john"
+
+    def test_an_id_another_contact_already_holds_never_fails_the_send(self, compose, provider, tenant, john):
+        twin = factories.make_contact(tenant=tenant, phone=None, first_name=None, ghl_contact_id="ghl-john")
+        provider.will(accepted(ghl_contact_id="ghl-john"))
+        message = compose()
+
+        assert send(message) == "sent"
+
+        assert reload(message).delivery_status == "sent"
+        assert (contact_now(john).ghl_contact_id, contact_now(twin).ghl_contact_id) == (None, "ghl-john")
+
+    def test_the_id_of_a_contact_upserted_before_a_refused_send_is_kept_too(self, compose, provider, john):
+        provider.will(ProviderError("Bad Request", code="http_400", details={"ghl_contact_id": "ghl-john"}))
+
+        assert send(compose()) == "failed"
+
+        assert contact_now(john).ghl_contact_id == "ghl-john"
 
 
 class TestSendingIsIdempotent:

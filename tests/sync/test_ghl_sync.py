@@ -162,3 +162,12 @@ def test_the_adapter_pages_conversations_and_reads_nested_or_flat_message_pages(
     assert [c["id"] for c in conversations] == ["c1", "c2"] and cursor == 1690000000000
     assert [m["id"] for m in nested] == ["m2", "m1"] and next_id == "m1"
     assert [m["id"] for m in flat] == ["m9"] and end is None
+
+
+@responses.activate
+def test_the_adapter_looks_a_contact_up_by_id():
+    provider = GhlProvider(api_key="pit-x", location_id="loc-1", api_base_url="http://ghl.fake")
+    responses.get("http://ghl.fake/contacts/gc1", json={"contact": {"id": "gc1", "phone": "+15551230001"}})
+
+    assert provider.get_contact("gc1")["phone"] == "+15551230001"
+    assert responses.calls[0].request.headers["Version"] == "2021-07-28"

@@ -21,6 +21,7 @@ import tasks.webhooks  # noqa: F401  (registers the webhook tasks, as the worker
 from app import create_app, jobs
 from app.extensions import db
 from app.models import Contact, Conversation, Message, WebhookEvent
+from app.providers.base import ProviderError
 from app.services import webhook_events
 from app.services.settings import update_messaging_settings
 from config import TestConfig
@@ -202,8 +203,29 @@ def ghl_tenant(db):
     return make_ghl_tenant()
 
 
+class GhlDirectory:
+    """GHL's contacts API as the webhook processing sees it: who a contactId is (get-contact)."""
+
+    def __init__(self):
+        self.contacts: dict[str, dict] = {}
+        self.lookups: list[str] = []
+
+    def get_contact(self, contact_id: str) -> dict:
+        self.lookups.append(contact_id)
+        if contact_id not in self.contacts:
+            raise ProviderError("Contact not found", code="http_404", details={"http_status": 404})
+        return {"id": contact_id, **self.contacts[contact_id]}
+
+
 @pytest.fixture
-def ghl(client, worker, ghl_keys, ghl_config, ghl_tenant):
+def ghl_directory(monkeypatch) -> GhlDirectory:
+    directory = GhlDirectory()
+    monkeypatch.setattr("app.services.ghl_events.provider_for", lambda tenant: directory)
+    return directory
+
+
+@pytest.fixture
+def ghl(client, worker, ghl_keys, ghl_config, ghl_tenant, ghl_directory):
     return FakeGhl(client, worker, ghl_keys)
 
 

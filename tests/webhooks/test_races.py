@@ -190,7 +190,7 @@ class TestOneDeliveryTwice:
 
 class TestGhl:
     @pytest.fixture
-    def ghl(self, committed, enqueued, monkeypatch, ghl_keys):
+    def ghl(self, committed, enqueued, monkeypatch, ghl_keys, ghl_directory):
         monkeypatch.setitem(committed.config, "GHL_WEBHOOK_ED25519_PUBLIC_KEY", GhlKeys.der_b64(ghl_keys.ed25519))
         make_ghl_tenant()
         return FakeGhl(committed.test_client(), Worker(enqueued), ghl_keys)
