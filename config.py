@@ -55,6 +55,9 @@ class Config:
     # Refuse to start encrypting with a key derived from SECRET_KEY once this is set (production).
     REQUIRE_ENCRYPTION_KEYS = os.environ.get("REQUIRE_ENCRYPTION_KEYS", "").lower() in ("1", "true", "yes")
 
+    # Check credentials with the provider before connecting a GHL location (see services/settings.py).
+    REQUIRE_PROVIDER_VERIFICATION = os.environ.get("REQUIRE_PROVIDER_VERIFICATION", "true").lower() != "false"
+
     # Providers. Base URLs are configurable so staging and tests can point at a local fake.
     TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.com")
     GHL_API_BASE_URL = os.environ.get("GHL_API_BASE_URL", "https://services.leadconnectorhq.com")
@@ -137,6 +140,7 @@ class TestConfig(Config):
     )
     REDIS_URL = None
     RATELIMIT_STORAGE_URI = "memory://"
+    REQUIRE_PROVIDER_VERIFICATION = False  # tests connect made-up GHL locations; the check has its own tests
     ENCRYPTION_KEYS = "Y2FyZWZ1bGx5LWNob3Nlbi10ZXN0LWtleS0zMmJ5dGU="
     PUBLIC_BASE_URL = "https://api.example.test"
 

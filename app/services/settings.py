@@ -39,18 +39,19 @@ def messaging_settings(tenant: Tenant) -> dict:
 
 
 def update_messaging_settings(tenant: Tenant, changes: dict, *, verify: bool = False) -> dict:
-    """Apply `changes`; with `verify`, only after the provider accepted the credentials."""
-    for name in PLAIN:
-        if name in changes:
-            setattr(tenant, name, changes[name])
-    for name, column in SECRETS.items():
-        if name in changes:
-            setattr(tenant, column, crypto.encrypt(changes[name]) if changes[name] else None)
-    if "twilio_account_sid" in changes:
-        tenant.twilio_account_sid_digest = account_sid_digest(changes["twilio_account_sid"])
-    _check_complete(tenant)
-    if verify and tenant.sms_provider:
-        _verify(tenant)
+    """Apply `changes`; with `verify`, only after the provider accepted the credentials.
+
+    Connecting a GHL location is always verified (unless REQUIRE_PROVIDER_VERIFICATION is off):
+    GHL's webhooks carry no per-tenant secret, so the location id alone routes a location's
+    customers to an account, and only a working API key for it proves the account may have them.
+    """
+    candidate = _with_changes(tenant, changes)
+    _check_complete(candidate)
+    if candidate.sms_provider and (verify or _connects_a_ghl_location(tenant, candidate)):
+        db.session.commit()  # hold no transaction while the provider answers
+        _verify(candidate)
+    for column in _COLUMNS:
+        setattr(tenant, column, getattr(candidate, column))
     try:
         db.session.commit()
     except sa.exc.IntegrityError as exc:
@@ -62,6 +63,33 @@ def update_messaging_settings(tenant: Tenant, changes: dict, *, verify: bool = F
         ) from exc
     log.info("settings.messaging-updated", extra={"tenant_id": tenant.id, "fields": sorted(changes)})
     return messaging_settings(tenant)
+
+
+_COLUMNS = (*PLAIN, *SECRETS.values(), "twilio_account_sid_digest")
+
+
+def _with_changes(tenant: Tenant, changes: dict) -> Tenant:
+    """A detached copy of the tenant's settings with `changes` applied (secrets encrypted)."""
+    candidate = Tenant(id=tenant.id, **{column: getattr(tenant, column) for column in _COLUMNS})
+    for name in PLAIN:
+        if name in changes:
+            setattr(candidate, name, changes[name])
+    for name, column in SECRETS.items():
+        if name in changes:
+            setattr(candidate, column, crypto.encrypt(changes[name]) if changes[name] else None)
+    if "twilio_account_sid" in changes:
+        candidate.twilio_account_sid_digest = account_sid_digest(changes["twilio_account_sid"])
+    return candidate
+
+
+def _connects_a_ghl_location(tenant: Tenant, candidate: Tenant) -> bool:
+    if candidate.sms_provider != "ghl" or not current_app.config["REQUIRE_PROVIDER_VERIFICATION"]:
+        return False
+    return (tenant.sms_provider, tenant.ghl_location_id, tenant.ghl_api_key_encrypted) != (
+        "ghl",
+        candidate.ghl_location_id,
+        candidate.ghl_api_key_encrypted,
+    )
 
 
 def account_sid_digest(account_sid: str | None) -> str | None:
@@ -84,7 +112,6 @@ def _check_complete(tenant: Tenant) -> None:
         if not tenant.ghl_location_id:
             missing.append("ghl_location_id")
     if missing:
-        db.session.rollback()
         raise ValidationFailed(
             f"{tenant.sms_provider} needs these settings.",
             fields={name: ["Required for this provider."] for name in missing},
@@ -95,7 +122,6 @@ def _verify(tenant: Tenant) -> None:
     try:
         provider_for(tenant).verify_credentials()
     except (ProviderError, ProviderNotConfigured) as exc:
-        db.session.rollback()
         transient = isinstance(exc, ProviderError) and exc.transient
         # The provider's words can be shown; our secrets never are part of them.
         raise ValidationFailed(

@@ -7,6 +7,7 @@ https://www.twilio.com/docs/voice/twiml#request-parameters
 """
 
 import logging
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -31,6 +32,14 @@ class UnknownEvent(ValueError):
     pass
 
 
+class UnknownTenant(LookupError):
+    pass
+
+
+class BadSignature(PermissionError):
+    pass
+
+
 def classify(params: dict) -> tuple[str, str]:
     """(event type, dedupe key) from the parameters. The key is Twilio's id plus the state it reports."""
     if call_sid := params.get("CallSid"):
@@ -47,25 +56,44 @@ def classify(params: dict) -> tuple[str, str]:
     raise UnknownEvent("Neither MessageSid nor CallSid is present.")
 
 
-def find_tenant(params: dict) -> Tenant | None:
-    """The tenant whose Twilio account sent this: by AccountSid, then by the number or messaging
-    service involved when one account serves several tenants."""
+def find_tenant(params: dict, signed_by: Callable[[Tenant], bool]) -> Tenant | None:
+    """The tenant whose Twilio account sent this, proven by its auth token's signature.
+
+    By AccountSid first; when one account serves several tenants, the number or messaging service
+    involved (or the call or message we already stored) says whose it is. Only a tenant whose auth
+    token validates the signature can be chosen, so a tenant that copies another's account SID and
+    number into its settings neither receives nor blocks the other's traffic.
+    Raises UnknownTenant when no tenant has this account, BadSignature when none signed it.
+    """
     digest = account_sid_digest(params.get("AccountSid"))
-    if digest is None:
-        return None
-    candidates = list(
-        db.session.scalars(
-            sa.select(Tenant).where(Tenant.twilio_account_sid_digest == digest, Tenant.sms_provider == "twilio")
+    candidates = []
+    if digest is not None:
+        candidates = list(
+            db.session.scalars(
+                sa.select(Tenant)
+                .where(Tenant.twilio_account_sid_digest == digest, Tenant.sms_provider == "twilio")
+                .order_by(Tenant.id)
+            )
         )
-    )
-    if len(candidates) <= 1:
-        return candidates[0] if candidates else None
+    if not candidates:
+        raise UnknownTenant()
+    signers = [tenant for tenant in candidates if signed_by(tenant)]
+    if not signers:
+        raise BadSignature()
+    if len(signers) == 1:
+        return signers[0]
+    matches = _involved(signers, params)
+    return matches[0] if len(matches) == 1 else None
+
+
+def _involved(tenants: list[Tenant], params: dict) -> list[Tenant]:
+    """The tenants whose number, messaging service or stored call/message this event names."""
     # Without the `if`, a callback naming no number (a recording's) would match a tenant that has none.
     numbers = {number for number in (_bare(params.get("To")), _bare(params.get("From"))) if number}
     service = params.get("MessagingServiceSid")
     matches = [
         tenant
-        for tenant in candidates
+        for tenant in tenants
         if (service and tenant.twilio_messaging_service_sid == service) or tenant.twilio_phone_number in numbers
     ]
     if not matches and (known_sid := params.get("CallSid") or params.get("MessageSid")):
@@ -73,12 +101,12 @@ def find_tenant(params: dict) -> Tenant | None:
         owners = set(
             db.session.scalars(
                 sa.select(Message.tenant_id).where(
-                    Message.provider_message_id == known_sid, Message.tenant_id.in_([t.id for t in candidates])
+                    Message.provider_message_id == known_sid, Message.tenant_id.in_([t.id for t in tenants])
                 )
             )
         )
-        matches = [tenant for tenant in candidates if tenant.id in owners]
-    return matches[0] if len(matches) == 1 else None
+        matches = [tenant for tenant in tenants if tenant.id in owners]
+    return matches
 
 
 def handle_twilio_event(tenant: Tenant, event_type: str, params: dict) -> None:

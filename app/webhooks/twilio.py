@@ -30,13 +30,16 @@ def receive(subpath: str):
         event_type, event_key = twilio_events.classify(params)
     except twilio_events.UnknownEvent as exc:
         return error_response(400, "unknown_event", str(exc))
-    tenant = twilio_events.find_tenant(params)
+    try:
+        tenant = twilio_events.find_tenant(params, signed_by=_signed_by)
+    except twilio_events.BadSignature:
+        log.warning("webhook.twilio.bad-signature", extra={"event_type": event_type})
+        return error_response(403, "bad_signature", "The X-Twilio-Signature header is missing or wrong.")
+    except twilio_events.UnknownTenant:
+        tenant = None
     if tenant is None:
         log.warning("webhook.twilio.unknown-tenant", extra={"event_type": event_type})
         return error_response(404, "tenant_not_found", "No account is connected to this Twilio account and number.")
-    if not _signed_by(tenant):
-        log.warning("webhook.twilio.bad-signature", extra={"tenant_id": tenant.id})
-        return error_response(403, "bad_signature", "The X-Twilio-Signature header is missing or wrong.")
     webhook_events.record_event(tenant, provider="twilio", event_key=event_key, event_type=event_type, payload=params)
     return _twiml(_answer(tenant, event_type, params))
 

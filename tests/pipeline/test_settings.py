@@ -223,6 +223,36 @@ class TestVerifying:
         assert len(responses.calls) == 1
 
 
+class TestConnectingAGhlLocation:
+    """GHL's webhooks carry no per-account secret: only a working key proves a location is yours."""
+
+    GHL = {"sms_provider": "ghl", "ghl_api_key": GHL_KEY, "ghl_location_id": "loc-of-someone-else"}
+
+    @pytest.fixture(autouse=True)
+    def verification_required(self, app, monkeypatch):
+        monkeypatch.setitem(app.config, "REQUIRE_PROVIDER_VERIFICATION", True)
+
+    def test_is_verified_even_when_not_asked(self, api, tenant, verifier):
+        verifier.credentials_error = bad_credentials()
+
+        response = api.put(URL, json=self.GHL)
+
+        assert response.status_code == 422
+        assert response.json["error"]["code"] == "provider_credentials_invalid"
+        assert (stored(tenant).sms_provider, stored(tenant).ghl_location_id) == (None, None)
+
+    def test_a_key_ghl_accepts_connects_it(self, api, tenant, verifier):
+        assert api.put(URL, json=self.GHL).status_code == 200
+
+        assert stored(tenant).ghl_location_id == "loc-of-someone-else"
+
+    def test_other_changes_to_a_connected_location_are_not_reverified(self, api, tenant, verifier):
+        api.put(URL, json=self.GHL)
+        verifier.credentials_error = network_down()
+
+        assert api.put(URL, json={"forwarding_phone_number": "+15557654321"}).status_code == 200
+
+
 class TestRotatingTheEncryptionKey:
     def test_every_secret_is_re_encrypted_under_the_newest_key(self, app, api, tenant, monkeypatch):
         old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()

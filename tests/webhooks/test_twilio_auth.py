@@ -169,6 +169,18 @@ class TestFindingTheTenant:
         assert twilio.post(payloads.twilio_sms(to="+15005550099")).status_code == 404
         assert count(WebhookEvent) == 0
 
+    def test_a_tenant_copying_anothers_account_and_number_neither_receives_nor_blocks_its_traffic(
+        self, twilio_tenant, twilio, db
+    ):
+        impostor = make_twilio_tenant(name="Impostor", auth_token="a-token-the-impostor-typed")
+
+        response = twilio.deliver(payloads.twilio_sms(body="for the real owner"))
+
+        assert response.status_code == 200
+        assert one(WebhookEvent).tenant_id == twilio_tenant.id
+        assert one(Message).tenant_id == twilio_tenant.id
+        assert impostor.id != twilio_tenant.id
+
 
 class TestMalformedRequests:
     def test_a_body_without_message_or_call_sid_is_400_and_nothing_stored(self, twilio):
