@@ -27,3 +27,5 @@ def configure_logging(level: str | int = logging.INFO) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin, every start
+    # The twilio package logs every request at INFO, account SID and headers included: never ours to print.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

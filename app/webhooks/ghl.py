@@ -10,8 +10,10 @@ import logging
 from datetime import datetime, timedelta
 
 from flask import Blueprint, current_app, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import error_response
+from app.extensions import db
 from app.models.base import aware, utcnow
 from app.services import ghl_events, webhook_events
 from app.webhooks.signatures import ghl_signature_valid
@@ -19,6 +21,7 @@ from app.webhooks.signatures import ghl_signature_valid
 log = logging.getLogger(__name__)
 
 bp = Blueprint("ghl_webhooks", __name__, url_prefix="/webhooks/ghl")
+RETRY_SOON = {"Retry-After": "30"}
 
 
 @bp.post("")
@@ -50,13 +53,19 @@ def receive():
     if tenant is None:
         log.warning("webhook.ghl.unknown-tenant", extra={"event_type": payload.get("type")})
         return error_response(404, "tenant_not_found", "No account is connected to this GHL location.")
-    event = webhook_events.record_event(
-        tenant,
-        provider="ghl",
-        event_key=ghl_events.event_key(payload),
-        event_type=ghl_events.event_type(payload),
-        payload=payload,
-    )
+    try:
+        event = webhook_events.record_event(
+            tenant,
+            provider="ghl",
+            event_key=ghl_events.event_key(payload),
+            event_type=ghl_events.event_type(payload),
+            payload=payload,
+        )
+    except SQLAlchemyError:
+        # GHL redelivers only what was answered 429: ask for that rather than lose the event.
+        db.session.rollback()
+        log.exception("webhook.ghl.not-stored")
+        return error_response(429, "try_again", "The event could not be stored; send it again.", headers=RETRY_SOON)
     return {"status": "accepted" if event is not None else "duplicate"}
 
 

@@ -253,6 +253,17 @@ class TestConnectingAGhlLocation:
         assert api.put(URL, json={"forwarding_phone_number": "+15557654321"}).status_code == 200
 
 
+@responses.activate
+def test_talking_to_twilio_logs_neither_the_account_sid_nor_the_token(api, caplog):
+    caplog.set_level(logging.DEBUG)
+    responses.get(f"https://api.twilio.com/2010-04-01/Accounts/{SID}.json", json={"sid": SID, "status": "active"})
+
+    assert api.put(URL + "?verify=true", json=TWILIO).status_code == 200
+
+    assert len(responses.calls) == 1
+    assert SID not in caplog.text and TOKEN not in caplog.text
+
+
 class TestRotatingTheEncryptionKey:
     def test_every_secret_is_re_encrypted_under_the_newest_key(self, app, api, tenant, monkeypatch):
         old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()

@@ -5,6 +5,7 @@ from datetime import timedelta
 from urllib.parse import parse_qsl
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from twilio.request_validator import RequestValidator
 
 from app import jobs
@@ -49,6 +50,18 @@ class TestStoredBeforeProcessing:
         assert event.event_key == f"{params['MessageSid']}:received"
         assert count(Message) == 0  # the worker has not run yet
         assert enqueued == [(jobs.PROCESS_WEBHOOK, (event.id,))]
+
+    def test_a_ghl_event_the_database_could_not_take_is_answered_429_so_ghl_sends_it_again(self, ghl, monkeypatch):
+        def lost_connection(*args, **kwargs):
+            raise OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
+
+        monkeypatch.setattr(webhook_events, "record_event", lost_connection)
+
+        response = ghl.post(payloads.ghl_inbound())
+
+        assert response.status_code == 429  # GHL retries a delivery only when it got a 429
+        assert response.headers["Retry-After"] == "30"
+        assert response.json["error"]["code"] == "try_again"
 
     def test_the_ghl_event_is_stored_as_received_with_its_raw_payload(self, ghl):
         payload = payloads.ghl_inbound()
