@@ -146,5 +146,6 @@ class TestConfig(Config):
 
     @property
     def CELERY(self) -> dict:  # noqa: N802
-        # A broker that cannot connect makes a forgotten or misplaced enqueue loud in tests.
+        # An in-memory broker nothing consumes: tasks are never run behind a test's back (nor
+        # eagerly); tests run the task functions themselves and assert enqueues by name.
         return {"broker_url": "memory://", "task_always_eager": False}

@@ -9,7 +9,7 @@ from app.errors import Conflict
 from app.extensions import db
 from app.models import Contact, Tenant
 from app.models.base import utcnow
-from app.services.queries import get_owned, like_pattern, page
+from app.services.queries import contains, get_owned, page
 
 EDITABLE = ("first_name", "last_name", "phone", "email")
 
@@ -20,12 +20,11 @@ def get_contact(tenant: Tenant, contact_id: int) -> Contact:
 
 def contact_search_clause(text: str):
     """Match a contact by name, phone or email; digits typed any way match the stored E.164."""
-    pattern = like_pattern(text)
     full_name = sa.func.coalesce(Contact.first_name, "") + " " + sa.func.coalesce(Contact.last_name, "")
-    clauses = [full_name.ilike(pattern), Contact.email.ilike(pattern), Contact.phone.ilike(pattern)]
+    clauses = [contains(full_name, text), contains(Contact.email, text), contains(Contact.phone, text)]
     digits = re.sub(r"\D", "", text)
     if len(digits) >= 3 and not re.search(r"[A-Za-z@]", text):
-        clauses.append(Contact.phone.like(like_pattern(digits)))
+        clauses.append(contains(Contact.phone, digits, case_sensitive=True))
     return sa.or_(*clauses)
 
 

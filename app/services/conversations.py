@@ -14,7 +14,7 @@ from app.models.base import aware, utcnow
 from app.models.conversation import CHANNELS, PROVIDER_CHANNELS
 from app.services.accounts import get_user
 from app.services.contacts import contact_search_clause, find_or_create_by_phone, get_contact
-from app.services.queries import get_owned, like_pattern, page
+from app.services.queries import contains, get_owned, page
 
 RECENT_MESSAGES = 50  # how many a conversation's detail view carries
 
@@ -45,15 +45,14 @@ def list_conversations(
     if assigned_to is not None:
         query = query.where(Conversation.assigned_to == assigned_to)
     if search:
-        pattern = like_pattern(search)
         matching_contacts = sa.select(Contact.id).where(Contact.tenant_id == tenant.id, contact_search_clause(search))
         query = query.where(
             sa.or_(
                 Conversation.contact_id.in_(matching_contacts),
-                Conversation.visitor_name.ilike(pattern),
-                Conversation.visitor_email.ilike(pattern),
-                Conversation.visitor_phone.ilike(pattern),
-                Conversation.phone_number.ilike(pattern),
+                contains(Conversation.visitor_name, search),
+                contains(Conversation.visitor_email, search),
+                contains(Conversation.visitor_phone, search),
+                contains(Conversation.phone_number, search),
             )
         )
     query = query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())

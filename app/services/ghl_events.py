@@ -199,6 +199,9 @@ def _adopt_our_send(tenant: Tenant, payload: dict) -> Message | None:
             Message.direction == "outbound",
             Message.ghl_message_id.is_(None),
             Message.sender_id.is_not(None),
+            # In a worker's hands right now: a failed or not-yet-claimed message cannot be the one GHL sent.
+            Message.delivery_status == "pending",
+            Message.claimed_at.is_not(None),
             Message.body == (payload.get("body") or ""),
             Message.inserted_at > utcnow() - ADOPT_WINDOW,
         )

@@ -17,7 +17,7 @@ from app.phones import phone_or_none
 from app.services.contacts import find_contact_by_phone
 from app.services.ghl_events import import_history_message
 from app.services.provider_registry import provider_for
-from app.services.rate_limits import wait_for_send_slot
+from app.services.rate_limits import budget_for, wait_for_slot
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +34,17 @@ def sync_tenant(tenant_id: int, *, max_conversations: int = 200, messages_per_co
     if tenant is None or tenant.sms_provider != "ghl":
         raise NotAGhlTenant(f"Tenant {tenant_id} does not use GHL.")
     provider = provider_for(tenant)
+    budget = budget_for(tenant)
     state = {} if restart or (tenant.ghl_sync_state or {}).get("finished_at") else dict(tenant.ghl_sync_state or {})
     state.setdefault("started_at", utcnow().isoformat())
     state.setdefault("conversations", 0)
     state.setdefault("messages", 0)
     cursor = state.get("cursor")
     while state["conversations"] < max_conversations:
-        _respect_rate_limit(tenant)
+        _before_calling_ghl(budget)
         conversations, next_cursor = provider.search_conversations(limit=PAGE_SIZE, start_after=cursor)
         for conversation in conversations[: max_conversations - state["conversations"]]:
-            state["messages"] += _import_conversation(tenant, provider, conversation, messages_per_conversation)
+            state["messages"] += _import_conversation(tenant, provider, budget, conversation, messages_per_conversation)
             state["conversations"] += 1
         cursor = next_cursor
         _save(tenant, {**state, "cursor": cursor})
@@ -57,11 +58,11 @@ def sync_tenant(tenant_id: int, *, max_conversations: int = 200, messages_per_co
     return state
 
 
-def _import_conversation(tenant: Tenant, provider, conversation: dict, limit: int) -> int:
+def _import_conversation(tenant: Tenant, provider, budget, conversation: dict, limit: int) -> int:
     _ensure_contact(tenant, conversation)
     imported, last_message_id = 0, None
     while imported < limit:
-        _respect_rate_limit(tenant)
+        _before_calling_ghl(budget)
         messages, last_message_id = provider.list_messages(
             conversation["id"], limit=min(100, limit - imported), last_message_id=last_message_id
         )
@@ -98,9 +99,10 @@ def _ensure_contact(tenant: Tenant, conversation: dict) -> Contact:
     return contact
 
 
-def _respect_rate_limit(tenant: Tenant) -> None:
+def _before_calling_ghl(budget) -> None:
+    db.session.commit()  # hold no transaction (nor connection) while waiting or while GHL answers
     # A background job can simply wait for its turn in the location's budget (shared with sends).
-    while wait := wait_for_send_slot(tenant):
+    while wait := wait_for_slot(budget):
         time.sleep(wait)
 
 

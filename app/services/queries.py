@@ -17,10 +17,11 @@ def get_owned(model, tenant_id: int, object_id: int, *, what: str, for_update: b
     return row
 
 
-def like_pattern(text: str) -> str:
-    """A LIKE pattern that matches `text` anywhere, with the user's % and _ taken literally."""
+def contains(column, text: str, *, case_sensitive: bool = False):
+    """`column` contains `text`, with the user's % and _ taken literally (on PostgreSQL and SQLite)."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    pattern = f"%{escaped}%"
+    return column.like(pattern, escape="\\") if case_sensitive else column.ilike(pattern, escape="\\")
 
 
 def page(query, *, limit: int, offset: int):

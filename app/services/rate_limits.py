@@ -20,7 +20,8 @@ def _limiter(storage_uri: str) -> MovingWindowRateLimiter:
     return MovingWindowRateLimiter(storage_from_string(storage_uri))
 
 
-def _limit_for(tenant: Tenant) -> tuple[str, str] | None:
+def budget_for(tenant: Tenant) -> tuple[str, str] | None:
+    """The (limit, key) the tenant's provider calls count against, or None when unlimited."""
     config = current_app.config
     if tenant.sms_provider == "ghl":
         return config["GHL_RATE_LIMIT"], f"ghl:{tenant.ghl_location_id or tenant.id}"
@@ -33,10 +34,14 @@ def _limit_for(tenant: Tenant) -> tuple[str, str] | None:
 
 def wait_for_send_slot(tenant: Tenant) -> float:
     """Take one send from the tenant's provider budget. Returns 0, or the seconds to wait before trying again."""
-    limit = _limit_for(tenant)
-    if limit is None:
+    return wait_for_slot(budget_for(tenant))
+
+
+def wait_for_slot(budget: tuple[str, str] | None) -> float:
+    """Take one call from `budget` (see budget_for). Returns 0, or the seconds to wait before trying again."""
+    if budget is None:
         return 0.0
-    spec, key = limit
+    spec, key = budget
     item = limits.parse(spec)
     limiter = _limiter(current_app.config.get("REDIS_URL") or "memory://")
     if limiter.hit(item, "provider-send", key):

@@ -231,6 +231,7 @@ class TestOutboundMessage:
             direction="outbound",
             body="On my way",
             delivery_status="pending",
+            claimed_at=utcnow(),  # a worker is calling GHL with it right now
             sender_id=factories.make_user(tenant=ghl_tenant).id,
         )
         payload = payloads.ghl_outbound(body="On my way", status="sent")
@@ -239,6 +240,23 @@ class TestOutboundMessage:
 
         message = one(Message)
         assert (message.id, message.ghl_message_id, message.delivery_status) == (ours.id, payload["messageId"], "sent")
+
+    def test_a_message_of_ours_that_already_failed_is_not_mistaken_for_one_typed_in_ghl(
+        self, ghl, ghl_tenant, known_contact
+    ):
+        conversation = factories.make_conversation(tenant=ghl_tenant, contact=known_contact)
+        failed = factories.make_message(
+            conversation=conversation,
+            direction="outbound",
+            body="On my way",
+            delivery_status="failed",
+            sender_id=factories.make_user(tenant=ghl_tenant).id,
+        )
+
+        ghl.deliver(payloads.ghl_outbound(body="On my way", status="sent"))
+
+        assert count(Message) == 2
+        assert one(Message, Message.id == failed.id).ghl_message_id is None
 
 
 class TestContactDndUpdate:
