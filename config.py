@@ -86,7 +86,8 @@ class Config:
     )
     GHL_WEBHOOK_RSA_PUBLIC_KEY = os.environ.get("GHL_WEBHOOK_RSA_PUBLIC_KEY", GHL_RSA_PUBLIC_KEY)
     GHL_WEBHOOK_MAX_AGE_SECONDS = _int("GHL_WEBHOOK_MAX_AGE_SECONDS", 300)
-    WEBHOOK_RETRY_AFTER_SECONDS = _int("WEBHOOK_RETRY_AFTER_SECONDS", 60)  # a stuck or failed event is retried
+    WEBHOOK_RETRY_AFTER_SECONDS = _int("WEBHOOK_RETRY_AFTER_SECONDS", 60)  # a failed or unqueued event is retried
+    WEBHOOK_REQUEUE_AFTER_SECONDS = _int("WEBHOOK_REQUEUE_AFTER_SECONDS", 600)  # queued or taken, never finished
     WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 5)
     SIMULATOR_DELAY_SECONDS = float(os.environ.get("SIMULATOR_DELAY_SECONDS", "2"))
 

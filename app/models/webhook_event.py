@@ -33,4 +33,8 @@ class WebhookEvent(db.Model):
     attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     received_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, nullable=False)
+    # When its processing was last handed to the broker (None: that failed) and last taken up by a
+    # worker: the retry task re-enqueues only what is lost, stuck or failed, never a queued backlog.
+    enqueued_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     processed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

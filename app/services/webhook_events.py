@@ -26,7 +26,12 @@ def record_event(
 ) -> WebhookEvent | None:
     """Store the raw event and enqueue its processing. Returns None for a redelivery (already stored)."""
     event = WebhookEvent(
-        tenant_id=tenant.id, provider=provider, event_key=event_key[:200], event_type=event_type, payload=payload
+        tenant_id=tenant.id,
+        provider=provider,
+        event_key=event_key[:200],
+        event_type=event_type,
+        payload=payload,
+        enqueued_at=utcnow(),  # optimistic, like sends: cleared below if the hand-off fails
     )
     try:
         with db.session.begin_nested():
@@ -36,7 +41,7 @@ def record_event(
         db.session.rollback()
         log.info("webhook.duplicate", extra={"tenant_id": tenant.id, "provider": provider, "event_type": event_type})
         return None
-    enqueue(jobs.PROCESS_WEBHOOK, event.id)
+    _hand_to_worker(event.id)
     return event
 
 
@@ -46,7 +51,7 @@ def process_event(event_id: int, *, force: bool = False) -> str:
     claimed = db.session.execute(
         sa.update(WebhookEvent)
         .where(WebhookEvent.id == event_id, WebhookEvent.state.in_(allowed))
-        .values(state="processing", attempts=WebhookEvent.attempts + 1)
+        .values(state="processing", attempts=WebhookEvent.attempts + 1, claimed_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
@@ -70,30 +75,50 @@ def process_event(event_id: int, *, force: bool = False) -> str:
 
 
 def retry_unprocessed() -> int:
-    """Re-enqueue events that were never processed (lost enqueue), stuck, or failed with attempts left."""
+    """Re-enqueue events whose processing was lost (enqueue failed, or queued long ago and never
+    taken), stuck (a worker died holding it), or failed with attempts left (a minute after)."""
     config = current_app.config
-    stale = utcnow() - timedelta(seconds=config["WEBHOOK_RETRY_AFTER_SECONDS"])
-    rows = (
-        db.session.execute(
-            sa.select(WebhookEvent.id)
-            .where(
-                WebhookEvent.state.in_(("received", "processing", "failed")),
-                WebhookEvent.received_at < stale,
-                WebhookEvent.attempts < config["WEBHOOK_MAX_ATTEMPTS"],
-            )
-            .order_by(WebhookEvent.id)
-            .limit(500)
-        )
-        .scalars()
-        .all()
+    now = utcnow()
+    retry_failed_before = now - timedelta(seconds=config["WEBHOOK_RETRY_AFTER_SECONDS"])
+    presumed_lost_before = now - timedelta(seconds=config["WEBHOOK_REQUEUE_AFTER_SECONDS"])
+    due = sa.or_(
+        sa.and_(
+            WebhookEvent.state == "received",
+            sa.or_(
+                sa.and_(WebhookEvent.enqueued_at.is_(None), WebhookEvent.received_at < retry_failed_before),
+                WebhookEvent.enqueued_at < presumed_lost_before,
+            ),
+        ),
+        sa.and_(WebhookEvent.state == "processing", WebhookEvent.claimed_at < presumed_lost_before),
+        sa.and_(WebhookEvent.state == "failed", WebhookEvent.claimed_at < retry_failed_before),
     )
+    rows = db.session.scalars(
+        sa.select(WebhookEvent.id)
+        .where(due, WebhookEvent.attempts < config["WEBHOOK_MAX_ATTEMPTS"])
+        .order_by(WebhookEvent.id)
+        .limit(500)
+    ).all()
     # Back to "received" so exactly one retry claims each.
     if rows:
-        db.session.execute(sa.update(WebhookEvent).where(WebhookEvent.id.in_(rows)).values(state="received"))
+        db.session.execute(
+            sa.update(WebhookEvent).where(WebhookEvent.id.in_(rows)).values(state="received", enqueued_at=now)
+        )
     db.session.commit()
     for event_id in rows:
-        enqueue(jobs.PROCESS_WEBHOOK, event_id)
+        _hand_to_worker(event_id)
     return len(rows)
+
+
+def _hand_to_worker(event_id: int) -> None:
+    if enqueue(jobs.PROCESS_WEBHOOK, event_id):
+        return
+    db.session.execute(
+        sa.update(WebhookEvent)
+        .where(WebhookEvent.id == event_id)
+        .values(enqueued_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def events_to_replay(*, event_ids: list[int] | None = None, failed: bool = False) -> list[int]:

@@ -34,7 +34,11 @@ def database_hiccup(monkeypatch):
 
 
 def make_old(event: WebhookEvent, db, *, seconds: int = 3600) -> None:
-    event.received_at = utcnow() - timedelta(seconds=seconds)
+    """As if it was received, queued and last taken up `seconds` ago."""
+    long_ago = utcnow() - timedelta(seconds=seconds)
+    event.received_at = long_ago
+    event.enqueued_at = event.enqueued_at and long_ago
+    event.claimed_at = event.claimed_at and long_ago
     db.session.commit()
 
 
@@ -95,6 +99,29 @@ class TestStoredBeforeProcessing:
 
 
 class TestFailures:
+    def test_events_queued_behind_others_are_not_queued_again(self, twilio, enqueued, db):
+        twilio.post(payloads.twilio_sms())
+        event = one(WebhookEvent)
+        event.received_at = utcnow() - timedelta(minutes=5)  # a backlog: still waiting in the queue
+        db.session.commit()
+        enqueued.clear()
+
+        assert webhook_events.retry_unprocessed() == 0
+        assert enqueued == []
+
+    def test_an_event_whose_enqueue_failed_is_queued_a_minute_later(self, twilio, enqueued, db, monkeypatch):
+        broker = webhook_events.enqueue
+        monkeypatch.setattr(webhook_events, "enqueue", lambda *args, **kwargs: False)  # Redis is down
+        twilio.post(payloads.twilio_sms())
+        event = one(WebhookEvent)
+        assert event.enqueued_at is None
+        event.received_at = utcnow() - timedelta(seconds=61)
+        db.session.commit()
+
+        monkeypatch.setattr(webhook_events, "enqueue", broker)  # Redis is back
+        assert webhook_events.retry_unprocessed() == 1
+        assert enqueued == [(jobs.PROCESS_WEBHOOK, (event.id,))]
+
     def test_a_failure_keeps_the_event_with_its_error_and_stores_nothing_half_done(self, twilio, database_hiccup):
         database_hiccup["left"] = 1
 
@@ -113,8 +140,8 @@ class TestFailures:
         enqueued.clear()  # as if the broker lost every enqueue
         events = {e.payload["Body"]: e for e in all_rows(WebhookEvent)}
         webhook_events.process_event(events["3"].id)  # processed
-        events["0"].state, events["0"].attempts = "failed", 1
-        events["1"].state, events["1"].attempts = "processing", 1  # its worker died
+        events["0"].state, events["0"].attempts, events["0"].claimed_at = "failed", 1, utcnow()
+        events["1"].state, events["1"].attempts, events["1"].claimed_at = "processing", 1, utcnow()  # its worker died
         db.session.commit()
         for body in "0123":
             make_old(events[body], db)
