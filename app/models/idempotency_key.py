@@ -1,10 +1,12 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
 from app.models.base import BigId, tenant_fk, utcnow
+
+KEPT_FOR = timedelta(hours=24)  # how long a key answers with its first message
 
 
 class IdempotencyKey(db.Model):

@@ -4,14 +4,13 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import ChannelUnavailable, Conflict, ValidationFailed
 from app.extensions import db
-from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, User
+from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, User, idempotency_key
 from app.models.base import aware, utcnow
 from app.models.conversation import OPT_OUT_CHANNELS
 from app.services.contacts import find_contact_by_phone, find_or_create_by_phone, get_contact
@@ -25,8 +24,6 @@ from app.services.conversations import (
 from app.services.sending import hand_to_worker
 
 log = logging.getLogger(__name__)
-
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -180,7 +177,7 @@ def _replay(tenant: Tenant, key: str | None, fingerprint: str) -> Sent | None:
     )
     if row is None:
         return None
-    if aware(row.inserted_at) < utcnow() - IDEMPOTENCY_WINDOW:
+    if aware(row.inserted_at) < utcnow() - idempotency_key.KEPT_FOR:
         db.session.delete(row)  # expired: the key may be used again
         db.session.flush()
         return None

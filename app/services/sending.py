@@ -17,7 +17,7 @@ from app import jobs
 from app.celery import enqueue
 from app.crypto import SecretUnreadable
 from app.extensions import db
-from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant
+from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, idempotency_key
 from app.models.base import utcnow
 from app.models.conversation import OPT_OUT_CHANNELS
 from app.providers.base import FAILED, PENDING, SENT, OutboundMessage, ProviderError, Recipient
@@ -214,7 +214,7 @@ def poll_statuses() -> int:
 
 
 def purge_idempotency_keys() -> int:
-    cutoff = utcnow() - timedelta(hours=24)
+    cutoff = utcnow() - idempotency_key.KEPT_FOR
     deleted = db.session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.inserted_at < cutoff)).rowcount
     db.session.commit()
     return deleted
