@@ -1,30 +1,17 @@
 import pytest
-import sqlalchemy as sa
-from flask_migrate import upgrade
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from app import create_app
 from app.extensions import db as _db
 from app.extensions import limiter
 from config import TestConfig
 from tests import factories
-from tests.services import ensure_database, require, test_database_url
+from tests.services import migrated_app
 
 
 @pytest.fixture(scope="session")
 def app():
     """The app on the real PostgreSQL test database, migrated from empty to head once per run."""
-    try:
-        ensure_database(test_database_url())
-    except Exception as exc:  # psycopg.OperationalError and friends
-        require("PostgreSQL", exc)
-    app = create_app(TestConfig())
-    with app.app_context():
-        with _db.engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        upgrade()
-        _db.engine.dispose()
-    return app
+    return migrated_app(TestConfig())
 
 
 @pytest.fixture

@@ -1,12 +1,19 @@
 """Reaching the real PostgreSQL and Redis the tests need, and skipping (or failing, on CI) without them."""
 
 import os
+from contextlib import contextmanager
 
+import celery._state
 import psycopg
 import pytest
 import redis
+import sqlalchemy as sa
+from flask import Flask
+from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 
+from app import create_app
+from app.extensions import db
 from config import TestConfig, database_url
 
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -45,3 +52,44 @@ def redis_url() -> str:
     except redis.RedisError as exc:
         require("Redis", exc)
     return url
+
+
+@contextmanager
+def celery_left_as_it_was():
+    """create_app() makes its Celery app the current one; keep the main test app's Celery current."""
+    current, default = celery._state.get_current_app(), celery._state.default_app
+    try:
+        yield
+    finally:
+        if default is not None:
+            default.set_default()
+        current.set_current()
+
+
+def migrated_app(config, *, becomes_current: bool = True) -> Flask:
+    """An app on its own PostgreSQL database, migrated from empty to head (skips or fails without one).
+
+    `becomes_current=False` for a second app beside the main one, whose Celery app stays current.
+    """
+    try:
+        ensure_database(config.SQLALCHEMY_DATABASE_URI)
+    except Exception as exc:  # psycopg.OperationalError and friends
+        require("PostgreSQL", exc)
+    if becomes_current:
+        app = create_app(config)
+    else:
+        with celery_left_as_it_was():
+            app = create_app(config)
+    with app.app_context():
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        upgrade()
+        db.engine.dispose()
+    return app
+
+
+def truncate_everything() -> None:
+    """Empty every table (for the databases whose commits are real)."""
+    tables = ", ".join(table.name for table in db.metadata.sorted_tables)
+    with db.engine.begin() as connection:
+        connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

@@ -6,8 +6,6 @@ the processes in tests/pipeline/live.py.
 """
 
 import pytest
-import sqlalchemy as sa
-from flask_migrate import upgrade
 
 from app import celery as app_celery
 from app.extensions import db as _db
@@ -17,8 +15,8 @@ from tests import factories
 from tests.pipeline import live
 from tests.pipeline.fakes import FakeProvider
 from tests.pipeline.helpers import RecordingQueue
-from tests.pipeline.live import CommittedConfig, make_app, truncate_everything
-from tests.services import ensure_database, require
+from tests.pipeline.live import CommittedConfig, make_app
+from tests.services import migrated_app, require, truncate_everything
 
 
 @pytest.fixture
@@ -70,17 +68,7 @@ def compose(tenant, staff, conversation, queue):
 @pytest.fixture(scope="session")
 def committed_app():
     """An app on its own database, migrated from empty once per run, whose commits are real."""
-    try:
-        ensure_database(CommittedConfig.SQLALCHEMY_DATABASE_URI)
-    except Exception as exc:  # psycopg.OperationalError and friends
-        require("PostgreSQL", exc)
-    committed = make_app(CommittedConfig())
-    with committed.app_context():
-        with _db.engine.begin() as connection:
-            connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        upgrade()
-        _db.engine.dispose()
-    return committed
+    return migrated_app(CommittedConfig(), becomes_current=False)
 
 
 @pytest.fixture

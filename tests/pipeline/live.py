@@ -13,19 +13,15 @@ import sys
 import threading
 import time
 import uuid
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
-import celery._state
 import redis
-import sqlalchemy as sa
 
 from app import create_app
-from app.extensions import db
 from config import Config, TestConfig
-from tests.services import postgres_url
+from tests.services import celery_left_as_it_was, postgres_url
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED_DATABASE = "conversations_pipeline_test"
@@ -49,27 +45,9 @@ def live_config(redis_url: str) -> CommittedConfig:
     return LiveConfig()
 
 
-@contextmanager
-def celery_left_as_it_was():
-    """create_app() makes its Celery app the current one; keep other tests' Celery app current."""
-    current, default = celery._state.get_current_app(), celery._state.default_app
-    try:
-        yield
-    finally:
-        if default is not None:
-            default.set_default()
-        current.set_current()
-
-
 def make_app(config):
     with celery_left_as_it_was():
         return create_app(config)
-
-
-def truncate_everything() -> None:
-    tables = ", ".join(table.name for table in db.metadata.sorted_tables)
-    with db.engine.begin() as connection:
-        connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
 def free_port() -> int:

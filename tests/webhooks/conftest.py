@@ -7,18 +7,16 @@ Celery worker by calling the task's service function for every enqueued event.
 import base64
 import json
 
-import celery._state
 import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from flask import current_app
-from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
 import tasks.webhooks  # noqa: F401  (registers the webhook tasks, as the worker's entry point does)
-from app import create_app, jobs
+from app import jobs
 from app.extensions import db
 from app.models import Contact, Conversation, Message, WebhookEvent
 from app.providers.base import ProviderError
@@ -26,7 +24,7 @@ from app.services import webhook_events
 from app.services.settings import update_messaging_settings
 from config import TestConfig
 from tests import factories
-from tests.services import ensure_database, postgres_url, require, test_database_url
+from tests.services import migrated_app, postgres_url, test_database_url, truncate_everything
 from tests.webhooks import payloads
 
 TWILIO_URL = "https://api.example.test/webhooks/twilio"  # TestConfig's PUBLIC_BASE_URL + the route
@@ -288,24 +286,7 @@ class RaceConfig(TestConfig):
 
 @pytest.fixture(scope="session")
 def race_app():
-    try:
-        ensure_database(RaceConfig.SQLALCHEMY_DATABASE_URI)
-    except Exception as exc:  # psycopg.OperationalError and friends
-        require("PostgreSQL", exc)
-    # create_app() makes its Celery app the current one: leave the other tests' app current.
-    current, default = celery._state.get_current_app(), celery._state.default_app
-    try:
-        race_app = create_app(RaceConfig())
-    finally:
-        if default is not None:
-            default.set_default()
-        current.set_current()
-    with race_app.app_context():
-        with db.engine.begin() as connection:
-            connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        upgrade()
-        db.engine.dispose()
-    return race_app
+    return migrated_app(RaceConfig(), becomes_current=False)
 
 
 @pytest.fixture
@@ -316,6 +297,4 @@ def committed(race_app):
             yield race_app
         finally:
             db.session.remove()
-            tables = ", ".join(table.name for table in db.metadata.sorted_tables)
-            with db.engine.begin() as connection:
-                connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            truncate_everything()
