@@ -36,6 +36,8 @@ class OutboundMessage:
 class SendReceipt:
     provider_message_id: str
     status: str = SENT  # our vocabulary
+    # GHL's own ids, kept on our rows for the two-way sync (only the GHL adapter sets them).
+    ghl_message_id: str | None = None
     ghl_contact_id: str | None = None
     ghl_conversation_id: str | None = None
     # Seconds after which to ask fetch_status, for a provider that sends no callbacks (the simulator).

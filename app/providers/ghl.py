@@ -150,6 +150,7 @@ class GhlProvider:
             raise ProviderError("GHL accepted the message but returned no messageId.", code="bad_response")
         return SendReceipt(
             provider_message_id=message_id,
+            ghl_message_id=message_id,
             status=ghl_status_to_ours(answer.get("status")) or SENT,
             ghl_contact_id=contact_id,
             ghl_conversation_id=answer.get("conversationId"),

@@ -95,9 +95,8 @@ def send_pending_message(tenant_id: int, message_id: int) -> str:
         )
 
     message.provider_message_id = receipt.provider_message_id
-    if tenant.sms_provider == "ghl":
-        message.ghl_message_id = receipt.provider_message_id
-        conversation.ghl_conversation_id = receipt.ghl_conversation_id or conversation.ghl_conversation_id
+    message.ghl_message_id = receipt.ghl_message_id
+    conversation.ghl_conversation_id = receipt.ghl_conversation_id or conversation.ghl_conversation_id
     message.error_code = message.error_message = None
     db.session.flush()
     apply_status_update(tenant_id, message_id, receipt.status or SENT, commit=False)

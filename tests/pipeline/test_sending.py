@@ -108,6 +108,16 @@ def contact_now(contact: Contact) -> Contact:
 
 
 class TestRememberingTheGhlContact:
+    def test_ghls_message_and_conversation_ids_are_kept_for_the_sync(self, compose, provider, conversation):
+        provider.will(accepted(ghl_message_id="ghl-msg", ghl_conversation_id="ghl-conv"))
+        message = compose()
+
+        send(message)
+
+        assert reload(message).ghl_message_id == "ghl-msg"
+        db.session.expire_all()
+        assert db.session.get(type(conversation), conversation.id).ghl_conversation_id == "ghl-conv"
+
     def test_the_id_ghl_answers_with_is_kept_on_our_contact(self, compose, provider, john):
         provider.will(accepted(ghl_contact_id="ghl-john"))
 

@@ -71,7 +71,11 @@ def test_send_to_a_new_contact_upserts_it_then_sends(fake_ghl):
     receipt = provider().send(outbound())
 
     assert (receipt.provider_message_id, receipt.status) == (MESSAGE_ID, SENT)
-    assert (receipt.ghl_contact_id, receipt.ghl_conversation_id) == (CONTACT_ID, CONVERSATION_ID)
+    assert (receipt.ghl_message_id, receipt.ghl_contact_id, receipt.ghl_conversation_id) == (
+        MESSAGE_ID,
+        CONTACT_ID,
+        CONVERSATION_ID,
+    )
     upsert, send = fake_ghl.calls
     assert upsert.request.url == f"{BASE}/contacts/upsert"
     assert sent_json(upsert) == {
