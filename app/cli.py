@@ -16,6 +16,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(secrets)
     app.cli.add_command(webhooks)
     app.cli.add_command(ghl)
+    app.cli.add_command(periodic_jobs)
 
 
 @click.group(help="Manage tenants (accounts).")
@@ -121,3 +122,24 @@ def sync_ghl(tenant_id, max_conversations, restart):
 
     state = sync_tenant(tenant_id, max_conversations=max_conversations, restart=restart)
     click.echo(f"Imported {state['conversations']} conversations, {state['messages']} messages seen.")
+
+
+@click.command("periodic-jobs")
+@click.option("--every", type=float, default=15.0, show_default=True, help="Seconds between rounds.")
+@click.option("--once", is_flag=True, help="One round, then exit.")
+def periodic_jobs(every, once):
+    """Run beat's jobs in this process: for development without Redis (production runs celery beat)."""
+    import time
+
+    from app.services import sending, webhook_events
+
+    while True:
+        swept = sending.sweep_unsent()
+        polled = sending.poll_statuses()
+        retried = webhook_events.retry_unprocessed()
+        sending.purge_idempotency_keys()
+        if swept or polled or retried:
+            click.echo(f"re-enqueued {swept} sends, {retried} webhook events; {polled} status checks")
+        if once:
+            return
+        time.sleep(every)

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Start the service. Without DATABASE_URL it runs on SQLite (instance/dev.sqlite3) with in-process
-# tasks; it migrates, makes sure the demo account exists, prints a demo token, then serves.
+# Start the service. Without DATABASE_URL it runs on SQLite (instance/dev.sqlite3); without REDIS_URL
+# tasks run in-process and beat's jobs run in a background loop. It migrates, makes sure the demo
+# account exists, prints a demo token, then serves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh requirements.txt
 mkdir -p instance
 flask --app wsgi db upgrade
 flask --app wsgi seed-demo
-exec flask --app wsgi run --host 127.0.0.1 --port "${PORT:-5000}"
+if [ -z "${REDIS_URL:-}" ]; then
+  flask --app wsgi periodic-jobs &
+  trap 'kill $! 2>/dev/null' EXIT
+fi
+flask --app wsgi run --host 127.0.0.1 --port "${PORT:-5000}"

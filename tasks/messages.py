@@ -20,8 +20,11 @@ def send_message(self, tenant_id: int, message_id: int):
     try:
         return sending.send_pending_message(tenant_id, message_id)
     except sending.RetryLater as later:
-        if _longer_than_the_broker_holds(self, later.countdown):
-            return "deferred"  # the message waits pending and unclaimed: the sweeper enqueues it when due
+        # In-process (no broker) a retry would run at once, ignoring its countdown; a countdown
+        # longer than Redis holds a task would run twice. Either way the sweeper enqueues it when due.
+        if self.request.is_eager or _longer_than_the_broker_holds(self, later.countdown):
+            sending.leave_to_sweeper(tenant_id, message_id)
+            return "deferred"
         # If this re-publish fails (Redis down), the message is still pending: the sweeper resends it.
         raise self.retry(countdown=later.countdown) from None
 

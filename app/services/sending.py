@@ -43,14 +43,19 @@ def hand_to_worker(tenant_id: int, message_id: int) -> bool:
     with the row; a failed hand-off clears it so the sweeper picks the message up soon."""
     if enqueue(jobs.SEND_MESSAGE, tenant_id, message_id):
         return True
+    leave_to_sweeper(tenant_id, message_id)
+    return False
+
+
+def leave_to_sweeper(tenant_id: int, message_id: int) -> None:
+    """The retry will not be queued by its task: let the sweeper enqueue it once it is due."""
     db.session.execute(
         sa.update(Message)
-        .where(Message.id == message_id, Message.tenant_id == tenant_id)
+        .where(Message.id == message_id, Message.tenant_id == tenant_id, Message.delivery_status == PENDING)
         .values(enqueued_at=None)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return False
 
 
 def send_pending_message(tenant_id: int, message_id: int) -> str:

@@ -8,10 +8,11 @@ from celery.exceptions import Retry
 import tasks.messages  # noqa: F401  (registers the tasks)
 from app import jobs
 from app.models.base import utcnow
+from app.services import sending
 from config import Config
 from tests import factories
 from tests.pipeline.fakes import network_down, too_many_requests
-from tests.pipeline.helpers import reload
+from tests.pipeline.helpers import backdate, reload
 
 
 @pytest.fixture
@@ -108,8 +109,22 @@ class TestTheSendTask:
             [],
         )  # a countdown past Redis' visibility timeout would run the task twice
         stored = reload(message)
-        assert (stored.delivery_status, stored.claimed_at) == ("pending", None)
+        assert (stored.delivery_status, stored.claimed_at, stored.enqueued_at) == ("pending", None, None)
         assert stored.next_attempt_at > utcnow() + timedelta(hours=1, minutes=59)  # when the sweeper will send it
+
+    def test_run_in_process_a_retry_is_left_to_the_sweeper_instead_of_running_at_once(
+        self, celery, compose, provider, retries
+    ):
+        provider.will(network_down())
+        message = compose()
+
+        result = celery.tasks[jobs.SEND_MESSAGE].apply(args=(message.tenant_id, message.id))  # no broker: eager
+
+        assert (result.get(), retries, provider.sends) == ("deferred", [], 1)
+        stored = reload(message)
+        assert (stored.delivery_status, stored.enqueued_at) == ("pending", None)
+        backdate(stored, next_attempt_at=timedelta(seconds=31))
+        assert sending.sweep_unsent() == 1  # once due, the sweeper hands it to a worker again
 
 
 class TestTheStatusCheckTask:
