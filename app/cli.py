@@ -1,9 +1,14 @@
 """Operator commands: start from nothing, with `flask --app wsgi ...`."""
 
+import logging
+
 import click
 from flask import Flask
 
+from app.extensions import db
 from app.services import accounts
+
+log = logging.getLogger(__name__)
 
 
 def register_cli(app: Flask) -> None:
@@ -134,12 +139,16 @@ def periodic_jobs(every, once):
     from app.services import sending, webhook_events
 
     while True:
-        swept = sending.sweep_unsent()
-        polled = sending.poll_statuses()
-        retried = webhook_events.retry_unprocessed()
-        sending.purge_idempotency_keys()
-        if swept or polled or retried:
-            click.echo(f"re-enqueued {swept} sends, {retried} webhook events; {polled} status checks")
+        try:
+            swept = sending.sweep_unsent()
+            polled = sending.poll_statuses()
+            retried = webhook_events.retry_unprocessed()
+            sending.purge_idempotency_keys()
+            if swept or polled or retried:
+                click.echo(f"re-enqueued {swept} sends, {retried} webhook events; {polled} status checks")
+        except Exception:  # e.g. SQLite busy with the web process: try again next round
+            db.session.rollback()
+            log.exception("periodic-jobs.round-failed")
         if once:
             return
         time.sleep(every)

@@ -8,6 +8,7 @@ CallCompleted/call.completed, SMSDelivered/sms.delivered, SMSFailed/sms.failed) 
 import hashlib
 import json
 import logging
+import time
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from app.services.contacts import find_contact_by_phone, set_opt_out
 from app.services.delivery_status import apply_status_update
 from app.services.inbound import InboundMessage, StatusBeforeSend, find_by_provider_ids, store_message
 from app.services.provider_registry import provider_for
+from app.services.rate_limits import budget_for, wait_for_slot
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +271,8 @@ def _ghl_contact_details(tenant: Tenant, ghl_contact_id: str) -> dict:
     """The contact as GHL knows it; {} when GHL does not know it. A transient failure raises, so the
     event is retried rather than stored under a contact we could not identify."""
     try:
+        while wait := wait_for_slot(budget_for(tenant)):  # within the location's GHL budget, like sends
+            time.sleep(wait)
         return provider_for(tenant).get_contact(ghl_contact_id)
     except ProviderError as error:
         if error.transient:

@@ -50,7 +50,7 @@ def update_messaging_settings(tenant: Tenant, changes: dict, *, verify: bool = F
     if candidate.sms_provider and (verify or _connects_a_ghl_location(tenant, candidate)):
         db.session.commit()  # hold no transaction while the provider answers
         _verify(candidate)
-    for column in _COLUMNS:
+    for column in _changed_columns(changes):  # only these: a concurrent edit of the others stays
         setattr(tenant, column, getattr(candidate, column))
     try:
         db.session.commit()
@@ -66,6 +66,11 @@ def update_messaging_settings(tenant: Tenant, changes: dict, *, verify: bool = F
 
 
 _COLUMNS = (*PLAIN, *SECRETS.values(), "twilio_account_sid_digest")
+
+
+def _changed_columns(changes: dict) -> list[str]:
+    columns = [SECRETS.get(name, name) for name in changes]
+    return [*columns, "twilio_account_sid_digest"] if "twilio_account_sid" in changes else columns
 
 
 def _with_changes(tenant: Tenant, changes: dict) -> Tenant:

@@ -92,17 +92,17 @@ def retry_unprocessed() -> int:
         sa.and_(WebhookEvent.state == "processing", WebhookEvent.claimed_at < presumed_lost_before),
         sa.and_(WebhookEvent.state == "failed", WebhookEvent.claimed_at < retry_failed_before),
     )
+    retryable = sa.and_(due, WebhookEvent.attempts < config["WEBHOOK_MAX_ATTEMPTS"])
+    candidates = sa.select(WebhookEvent.id).where(retryable).order_by(WebhookEvent.id).limit(500)
+    # Back to "received" so exactly one retry claims each. The UPDATE checks the condition again:
+    # an event a worker claimed since the SELECT is no longer due and is left alone.
     rows = db.session.scalars(
-        sa.select(WebhookEvent.id)
-        .where(due, WebhookEvent.attempts < config["WEBHOOK_MAX_ATTEMPTS"])
-        .order_by(WebhookEvent.id)
-        .limit(500)
+        sa.update(WebhookEvent)
+        .where(WebhookEvent.id.in_(candidates.scalar_subquery()), retryable)
+        .values(state="received", enqueued_at=now)
+        .returning(WebhookEvent.id)
+        .execution_options(synchronize_session=False)
     ).all()
-    # Back to "received" so exactly one retry claims each.
-    if rows:
-        db.session.execute(
-            sa.update(WebhookEvent).where(WebhookEvent.id.in_(rows)).values(state="received", enqueued_at=now)
-        )
     db.session.commit()
     for event_id in rows:
         _hand_to_worker(event_id)

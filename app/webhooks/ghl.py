@@ -49,11 +49,11 @@ def receive():
     if _stale(payload.get("timestamp"), config["GHL_WEBHOOK_MAX_AGE_SECONDS"]):
         log.warning("webhook.ghl.stale", extra={"event_type": payload.get("type")})
         return error_response(400, "stale_event", "The event's timestamp is too old (or not a timestamp).")
-    tenant = ghl_events.find_tenant(payload)
-    if tenant is None:
-        log.warning("webhook.ghl.unknown-tenant", extra={"event_type": payload.get("type")})
-        return error_response(404, "tenant_not_found", "No account is connected to this GHL location.")
     try:
+        tenant = ghl_events.find_tenant(payload)
+        if tenant is None:
+            log.warning("webhook.ghl.unknown-tenant", extra={"event_type": payload.get("type")})
+            return error_response(404, "tenant_not_found", "No account is connected to this GHL location.")
         event = webhook_events.record_event(
             tenant,
             provider="ghl",

@@ -23,6 +23,8 @@ def upgrade():
         batch_op.add_column(sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True))
 
     # ### end Alembic commands ###
+    # Events already failed or stuck: their last attempt is as old as they are, so retries find them.
+    op.execute("UPDATE webhook_events SET claimed_at = received_at WHERE state IN ('processing', 'failed')")
 
 
 def downgrade():

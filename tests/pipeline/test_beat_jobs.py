@@ -262,3 +262,26 @@ class TestForgettingIdempotencyKeys:
         assert sending.purge_idempotency_keys() == 1
 
         assert [key.key for key in db.session.query(IdempotencyKey)] == ["young"]
+
+
+class TestPeriodicJobsInProcess:
+    """`flask --app wsgi periodic-jobs`: beat's jobs for development without Redis."""
+
+    def test_one_round_re_enqueues_a_lost_send(self, app, pending, queue):
+        backdate(pending, inserted_at=timedelta(seconds=31))
+
+        result = app.test_cli_runner().invoke(args=["periodic-jobs", "--once"])
+
+        assert result.exit_code == 0, result.output
+        assert "re-enqueued 1 sends" in result.output
+        assert queue.named(jobs.SEND_MESSAGE) == [Job(jobs.SEND_MESSAGE, (pending.tenant_id, pending.id))]
+
+    def test_a_failed_round_does_not_stop_the_loop(self, app, db, monkeypatch):
+        def database_busy():
+            raise RuntimeError("database is locked")
+
+        monkeypatch.setattr(sending, "sweep_unsent", database_busy)
+
+        result = app.test_cli_runner().invoke(args=["periodic-jobs", "--once"])
+
+        assert result.exit_code == 0

@@ -202,6 +202,18 @@ class TestVerifying:
         assert "try again" in response.json["error"]["message"]
         assert stored(tenant).sms_provider is None
 
+    def test_an_edit_another_admin_saves_during_verification_is_kept(self, api, tenant, verifier, monkeypatch):
+        def colleague_saves_a_forwarding_number():
+            other = db.session.get(Tenant, tenant.id)
+            other.forwarding_phone_number = "+15557654321"
+            db.session.commit()
+
+        monkeypatch.setattr(verifier, "verify_credentials", colleague_saves_a_forwarding_number)
+
+        assert api.put(URL + "?verify=true", json=TWILIO).status_code == 200
+
+        assert (stored(tenant).sms_provider, stored(tenant).forwarding_phone_number) == ("twilio", "+15557654321")
+
     def test_without_verify_the_provider_is_not_asked(self, api, tenant, verifier):
         verifier.credentials_error = bad_credentials()
 

@@ -11,7 +11,7 @@ from twilio.request_validator import RequestValidator
 from app import jobs
 from app.models import Message, WebhookEvent
 from app.models.base import utcnow
-from app.services import twilio_events, webhook_events
+from app.services import ghl_events, twilio_events, webhook_events
 from tests import factories
 from tests.webhooks import payloads
 from tests.webhooks.conftest import FakeTwilio, Worker, all_rows, count, one
@@ -66,6 +66,14 @@ class TestStoredBeforeProcessing:
         assert response.status_code == 429  # GHL retries a delivery only when it got a 429
         assert response.headers["Retry-After"] == "30"
         assert response.json["error"]["code"] == "try_again"
+
+    def test_a_database_down_before_the_tenant_is_found_is_answered_429_too(self, ghl, monkeypatch):
+        def database_down(payload):
+            raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+        monkeypatch.setattr(ghl_events, "find_tenant", database_down)
+
+        assert ghl.post(payloads.ghl_inbound()).status_code == 429
 
     def test_the_ghl_event_is_stored_as_received_with_its_raw_payload(self, ghl):
         payload = payloads.ghl_inbound()
