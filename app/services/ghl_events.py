@@ -263,6 +263,9 @@ def _contact(tenant: Tenant, payload: dict) -> Contact:
         db.session.add(contact)
     if not contact.ghl_contact_id and ghl_contact_id:
         contact.ghl_contact_id = ghl_contact_id
+    elif ghl_contact_id and contact.ghl_contact_id != ghl_contact_id:
+        # Two GHL contacts share this phone number; ours stays linked to the first (merging is not built).
+        log.warning("contact.second-ghl-contact", extra={"tenant_id": tenant.id, "contact_id": contact.id})
     db.session.flush()
     return contact
 
