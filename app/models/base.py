@@ -27,6 +27,11 @@ class Timestamps:
     )
 
 
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> sa.Index:
+    """An index over the rows matching `where`, on PostgreSQL and on SQLite (development) alike."""
+    return sa.Index(name, *columns, unique=unique, postgresql_where=sa.text(where), sqlite_where=sa.text(where))
+
+
 def tenant_fk() -> Mapped[int]:
     # No index of its own: each table leads its composite indexes with tenant_id instead.
     return mapped_column(BigId, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import BigId, Timestamps, tenant_fk
+from app.models.base import BigId, Timestamps, partial_index, tenant_fk
 
 
 class Contact(Timestamps, db.Model):
@@ -14,13 +14,12 @@ class Contact(Timestamps, db.Model):
         sa.Index("uq_contacts_tenant_phone", "tenant_id", "phone", unique=True),
         sa.Index("ix_contacts_tenant_email", "tenant_id", "email"),
         # One contact per GHL contact: webhooks and the sync find it by this id.
-        sa.Index(
+        partial_index(
             "uq_contacts_tenant_ghl_contact",
             "tenant_id",
             "ghl_contact_id",
+            where="ghl_contact_id IS NOT NULL",
             unique=True,
-            postgresql_where=sa.text("ghl_contact_id IS NOT NULL"),
-            sqlite_where=sa.text("ghl_contact_id IS NOT NULL"),
         ),
     )
 

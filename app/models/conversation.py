@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import BigId, JsonDoc, Timestamps, tenant_fk
+from app.models.base import BigId, JsonDoc, Timestamps, partial_index, tenant_fk
 
 CHANNELS = ("sms", "voice", "email", "web", "whatsapp")
 PROVIDER_CHANNELS = ("sms", "voice", "whatsapp")  # need Twilio or GHL to reach anyone
@@ -28,14 +28,13 @@ class Conversation(Timestamps, db.Model):
         sa.Index("ix_conversations_tenant_assignee", "tenant_id", "assigned_to"),
         # At most one open conversation per contact and channel, so two racing sends or inbound
         # messages for the same contact cannot fork the thread.
-        sa.Index(
+        partial_index(
             "uq_conversations_open_per_contact_channel",
             "tenant_id",
             "contact_id",
             "channel",
+            where="status = 'open' AND contact_id IS NOT NULL",
             unique=True,
-            postgresql_where=sa.text("status = 'open' AND contact_id IS NOT NULL"),
-            sqlite_where=sa.text("status = 'open' AND contact_id IS NOT NULL"),
         ),
     )
 

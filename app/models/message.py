@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import BigId, JsonDoc, Timestamps, tenant_fk
+from app.models.base import BigId, JsonDoc, Timestamps, partial_index, tenant_fk
 
 DIRECTIONS = ("inbound", "outbound")
 SENDER_TYPES = ("visitor", "staff", "system")
@@ -17,37 +17,33 @@ class Message(Timestamps, db.Model):
         # A conversation's history in time order (backfilled history included), and the `before` cursor.
         sa.Index("ix_messages_conversation_time", "conversation_id", "inserted_at", "id"),
         # Unread badges: inbound messages nobody has read yet.
-        sa.Index(
+        partial_index(
             "ix_messages_unread",
             "tenant_id",
             "conversation_id",
-            postgresql_where=sa.text("direction = 'inbound' AND read_at IS NULL"),
-            sqlite_where=sa.text("direction = 'inbound' AND read_at IS NULL"),
+            where="direction = 'inbound' AND read_at IS NULL",
         ),
         # The sweeper and the status poller scan only outbound messages still in flight.
-        sa.Index(
+        partial_index(
             "ix_messages_in_flight",
             "delivery_status",
             "inserted_at",
-            postgresql_where=sa.text("direction = 'outbound' AND delivery_status IN ('pending', 'sent')"),
-            sqlite_where=sa.text("direction = 'outbound' AND delivery_status IN ('pending', 'sent')"),
+            where="direction = 'outbound' AND delivery_status IN ('pending', 'sent')",
         ),
         # A provider's id names one message: a redelivered or replayed event cannot store it twice.
-        sa.Index(
+        partial_index(
             "uq_messages_tenant_provider_id",
             "tenant_id",
             "provider_message_id",
+            where="provider_message_id IS NOT NULL",
             unique=True,
-            postgresql_where=sa.text("provider_message_id IS NOT NULL"),
-            sqlite_where=sa.text("provider_message_id IS NOT NULL"),
         ),
-        sa.Index(
+        partial_index(
             "uq_messages_tenant_ghl_id",
             "tenant_id",
             "ghl_message_id",
+            where="ghl_message_id IS NOT NULL",
             unique=True,
-            postgresql_where=sa.text("ghl_message_id IS NOT NULL"),
-            sqlite_where=sa.text("ghl_message_id IS NOT NULL"),
         ),
     )
 
