@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models import ApiToken, Tenant, User
 from app.models.base import aware, utcnow
 from app.models.user import ROLES
+from app.services.queries import get_owned
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,7 @@ def create_user(tenant: Tenant, *, email: str, name: str, role: str = "staff", p
 
 
 def get_user(tenant: Tenant, user_id: int) -> User:
-    user = db.session.scalar(sa.select(User).where(User.id == user_id, User.tenant_id == tenant.id))
-    if user is None:
-        raise NotFound("User not found.")
-    return user
+    return get_owned(User, tenant.id, user_id, what="User")
 
 
 def list_users(tenant: Tenant) -> list[User]:

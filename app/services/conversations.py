@@ -119,13 +119,15 @@ def new_conversation(tenant: Tenant, *, channel: str, contact: Contact | None, *
 
 
 def find_open_conversation(tenant: Tenant, contact: Contact, channel: str) -> Conversation | None:
-    return db.session.scalar(
-        sa.select(Conversation).where(
-            Conversation.tenant_id == tenant.id,
-            Conversation.contact_id == contact.id,
-            Conversation.channel == channel,
-            Conversation.status == "open",
-        )
+    return db.session.scalar(_open_conversations(tenant.id, contact.id, channel))
+
+
+def _open_conversations(tenant_id: int, contact_id: int, channel: str):
+    return sa.select(Conversation).where(
+        Conversation.tenant_id == tenant_id,
+        Conversation.contact_id == contact_id,
+        Conversation.channel == channel,
+        Conversation.status == "open",
     )
 
 
@@ -204,13 +206,9 @@ def move_to(conversation: Conversation, status: str) -> None:
         raise Conflict("An archived conversation cannot be closed; reopen it first.", code="conversation_archived")
     if status == "open" and conversation.contact_id is not None:
         other = db.session.scalar(
-            sa.select(Conversation.id).where(
-                Conversation.tenant_id == conversation.tenant_id,
-                Conversation.contact_id == conversation.contact_id,
-                Conversation.channel == conversation.channel,
-                Conversation.status == "open",
-                Conversation.id != conversation.id,
-            )
+            _open_conversations(conversation.tenant_id, conversation.contact_id, conversation.channel)
+            .with_only_columns(Conversation.id)
+            .where(Conversation.id != conversation.id)
         )
         if other is not None:
             raise Conflict(
