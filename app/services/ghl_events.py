@@ -140,7 +140,7 @@ def _message(tenant: Tenant, payload: dict, *, message_type: str, direction: str
         # Typed by staff inside GHL's own UI: mirrored as a staff message, never unread.
         sender_type="staff" if direction == "outbound" else "visitor",
         delivery_status=(ghl_status_to_ours(payload.get("status")) or SENT) if direction == "outbound" else DELIVERED,
-        occurred_at=_timestamp(payload.get("dateAdded")) if history else None,
+        occurred_at=parse_timestamp(payload.get("dateAdded")) if history else None,
         already_read=history,
     )
     _, message = store_message(tenant, incoming, contact=contact)
@@ -297,8 +297,9 @@ def _lock_ghl_contact(tenant: Tenant, ghl_contact_id: str | None) -> None:
     db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 
-def _timestamp(value: str | None) -> datetime | None:
+def parse_timestamp(value) -> datetime | None:
+    """GHL's ISO 8601 times ("2021-04-21T11:31:45.750Z"), or None when missing or not a time."""
     try:
-        return aware(datetime.fromisoformat(value.replace("Z", "+00:00"))) if value else None
+        return aware(datetime.fromisoformat(str(value).replace("Z", "+00:00"))) if value else None
     except ValueError:
         return None

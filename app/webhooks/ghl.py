@@ -7,14 +7,14 @@ committed before we answer.
 
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import Blueprint, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import error_response
 from app.extensions import db
-from app.models.base import aware, utcnow
+from app.models.base import utcnow
 from app.services import ghl_events, webhook_events
 from app.webhooks.signatures import ghl_signature_valid
 
@@ -78,8 +78,5 @@ def _routable(payload: dict) -> bool:
 def _stale(timestamp, max_age_seconds: int) -> bool:
     if timestamp is None:
         return False  # the legacy event names carry none; the signature still holds
-    try:
-        sent_at = aware(datetime.fromisoformat(str(timestamp).replace("Z", "+00:00")))
-    except ValueError:
-        return True
-    return abs(utcnow() - sent_at) > timedelta(seconds=max_age_seconds)
+    sent_at = ghl_events.parse_timestamp(timestamp)
+    return sent_at is None or abs(utcnow() - sent_at) > timedelta(seconds=max_age_seconds)
