@@ -41,8 +41,10 @@ def ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{parsed.database}"')
 
 
-def postgres_url(database: str) -> str:
-    return database_url(str(make_url(test_database_url()).set(database=database)))
+def postgres_url(suffix: str) -> str:
+    """A database beside the test database, named after it: runs with their own TEST_DATABASE_URL share none."""
+    url = make_url(test_database_url())
+    return database_url(str(url.set(database=f"{url.database}_{suffix}")))
 
 
 def redis_url() -> str:

@@ -12,11 +12,9 @@ from app.extensions import db
 from config import TestConfig
 from tests.services import ensure_database, postgres_url, require
 
-MIGRATIONS_DATABASE = "conversations_migrations_test"
-
 
 class MigrationsConfig(TestConfig):
-    SQLALCHEMY_DATABASE_URI = postgres_url(MIGRATIONS_DATABASE)
+    SQLALCHEMY_DATABASE_URI = postgres_url("migrations")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from config import Config, TestConfig
 from tests.services import celery_left_as_it_was, postgres_url
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMITTED_DATABASE = "conversations_pipeline_test"
+COMMITTED_DATABASE = "pipeline"
 REDIS_SERVER = os.environ.get("REDIS_SERVER_BIN", "/usr/bin/redis-server")
 
 

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from flask import current_app
-from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
 import tasks.webhooks  # noqa: F401  (registers the webhook tasks, as the worker's entry point does)
@@ -24,7 +23,7 @@ from app.services import webhook_events
 from app.services.settings import update_messaging_settings
 from config import TestConfig
 from tests import factories
-from tests.services import migrated_app, postgres_url, test_database_url, truncate_everything
+from tests.services import migrated_app, postgres_url, truncate_everything
 from tests.webhooks import payloads
 
 TWILIO_URL = "https://api.example.test/webhooks/twilio"  # TestConfig's PUBLIC_BASE_URL + the route
@@ -281,7 +280,7 @@ def snapshot() -> dict:
 
 
 class RaceConfig(TestConfig):
-    SQLALCHEMY_DATABASE_URI = postgres_url(make_url(test_database_url()).database + "_webhooks")
+    SQLALCHEMY_DATABASE_URI = postgres_url("webhooks")
 
 
 @pytest.fixture(scope="session")
