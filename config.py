@@ -40,6 +40,9 @@ GHL_RSA_PUBLIC_KEY = (
 )
 
 
+BROKER_SOCKET_TIMEOUT_SECONDS = 2
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
@@ -75,8 +78,14 @@ class Config:
     SEND_BACKOFF_BASE_SECONDS = float(os.environ.get("SEND_BACKOFF_BASE_SECONDS", "5"))
     SEND_BACKOFF_MAX_SECONDS = float(os.environ.get("SEND_BACKOFF_MAX_SECONDS", "600"))
     SWEEP_GRACE_SECONDS = _int("SWEEP_GRACE_SECONDS", 30)  # pending and unclaimed this long: re-enqueue
-    SWEEP_REQUEUE_AFTER_SECONDS = _int("SWEEP_REQUEUE_AFTER_SECONDS", 600)  # ... unless queued less long ago
-    SEND_CLAIM_TIMEOUT_SECONDS = _int("SEND_CLAIM_TIMEOUT_SECONDS", 300)  # claimed, no outcome: interrupted
+    # Queued this long ago and still unclaimed: the task was lost (a duplicate is harmless: the claim).
+    SWEEP_REQUEUE_AFTER_SECONDS = _int("SWEEP_REQUEUE_AFTER_SECONDS", 60)
+    # Claimed this long ago with no outcome: its worker died; ask the provider whether it took it.
+    # Must exceed the longest provider call (PROVIDER_TIMEOUT_SECONDS, per request).
+    SEND_CLAIM_TIMEOUT_SECONDS = _int("SEND_CLAIM_TIMEOUT_SECONDS", 60)
+    # After a send went unanswered: give the provider's own report (the status callback) this long
+    # to arrive before asking the provider ourselves.
+    RECONCILE_AFTER_SECONDS = _int("RECONCILE_AFTER_SECONDS", 30)
     STATUS_POLL_AFTER_SECONDS = _int("STATUS_POLL_AFTER_SECONDS", 600)  # sent, no final status: ask
     STATUS_POLL_GIVE_UP_SECONDS = _int("STATUS_POLL_GIVE_UP_SECONDS", 3 * 24 * 3600)
     # Webhooks. GHL signs with Ed25519 (X-GHL-Signature) and, on older deliveries, RSA-SHA256
@@ -87,7 +96,7 @@ class Config:
     GHL_WEBHOOK_RSA_PUBLIC_KEY = os.environ.get("GHL_WEBHOOK_RSA_PUBLIC_KEY", GHL_RSA_PUBLIC_KEY)
     GHL_WEBHOOK_MAX_AGE_SECONDS = _int("GHL_WEBHOOK_MAX_AGE_SECONDS", 300)
     WEBHOOK_RETRY_AFTER_SECONDS = _int("WEBHOOK_RETRY_AFTER_SECONDS", 60)  # a failed or unqueued event is retried
-    WEBHOOK_REQUEUE_AFTER_SECONDS = _int("WEBHOOK_REQUEUE_AFTER_SECONDS", 600)  # queued or taken, never finished
+    WEBHOOK_REQUEUE_AFTER_SECONDS = _int("WEBHOOK_REQUEUE_AFTER_SECONDS", 60)  # queued or taken, never finished
     WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 5)
     SIMULATOR_DELAY_SECONDS = float(os.environ.get("SIMULATOR_DELAY_SECONDS", "2"))
 
@@ -109,6 +118,12 @@ class Config:
     def RATELIMIT_STORAGE_URI(self) -> str:  # noqa: N802 (Flask config key)
         return self.REDIS_URL or "memory://"
 
+    # A frozen Redis must not hold a login request either.
+    RATELIMIT_STORAGE_OPTIONS = {
+        "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+        "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+    }
+
     @property
     def CELERY(self) -> dict:  # noqa: N802 (Flask config key)
         if not self.REDIS_URL:
@@ -122,14 +137,20 @@ class Config:
             "task_acks_late": True,
             "task_reject_on_worker_lost": True,
             "worker_prefetch_multiplier": 1,
-            # Must exceed the longest countdown we schedule, or Redis redelivers early.
-            "broker_transport_options": {"visibility_timeout": 3600},
-            # Never block an API request for long when Redis is down: the sweeper re-enqueues.
-            "broker_connection_timeout": 2,
+            "broker_transport_options": {
+                # Must exceed the longest countdown we schedule, or Redis redelivers early.
+                "visibility_timeout": 3600,
+                # Never block an API request for long when Redis is down or frozen, while connecting
+                # or on an open connection: the enqueue fails fast and the sweeper enqueues later.
+                "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+                "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+            },
+            "broker_connection_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
             "broker_connection_retry_on_startup": True,
-            # Celery 6's default, made explicit: a lost broker connection cancels late-ack tasks,
-            # which the broker redelivers; the send's claim makes the second run harmless.
-            "worker_cancel_long_running_tasks_on_connection_loss": True,
+            # A lost broker connection must not kill a send in the middle of its provider call (its
+            # outcome would be unknown): it finishes and commits; the task, unacknowledged, may be
+            # delivered again, and the send's claim makes that second run harmless.
+            "worker_cancel_long_running_tasks_on_connection_loss": False,
             "worker_hijack_root_logger": False,  # keep our formatter, which prints the ids in `extra`
         }
 

@@ -10,6 +10,7 @@ QUEUES = (SENDS, WEBHOOKS, STATUS, SYNC, PERIODIC)
 
 SEND_MESSAGE = "messages.send"
 CHECK_STATUS = "messages.check_status"
+RECONCILE_SEND = "messages.reconcile"
 SWEEP_UNSENT = "messages.sweep_unsent"
 POLL_STATUSES = "messages.poll_statuses"
 PURGE_IDEMPOTENCY_KEYS = "messages.purge_idempotency_keys"
@@ -21,6 +22,7 @@ SYNC_GHL = "ghl.sync"
 QUEUE_OF = {
     SEND_MESSAGE: SENDS,
     CHECK_STATUS: STATUS,
+    RECONCILE_SEND: SENDS,
     SWEEP_UNSENT: PERIODIC,
     POLL_STATUSES: PERIODIC,
     PURGE_IDEMPOTENCY_KEYS: PERIODIC,
