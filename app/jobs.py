@@ -8,3 +8,9 @@ PURGE_IDEMPOTENCY_KEYS = "messages.purge_idempotency_keys"
 PROCESS_WEBHOOK = "webhooks.process"
 RETRY_WEBHOOKS = "webhooks.retry_unprocessed"
 SYNC_GHL = "ghl.sync"
+
+# Push notifications, on their own queue (config's task_routes sends every "push.*" task there).
+PUSH_QUEUE = "push"
+PUSH_INBOUND = "push.inbound"
+PUSH_SEND = "push.send"
+PUSH_BADGE = "push.badge"

@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models import ApiToken, Tenant, User
 from app.models.base import aware, utcnow
 from app.models.user import ROLES
+from app.services.devices import unregister_devices_of
 from app.services.queries import get_owned
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,9 @@ def authenticate(token: str) -> ApiToken:
 
 
 def revoke_token(token_row: ApiToken) -> None:
+    """Sign out: the token stops working, and the phones registered with it stop getting pushes."""
     token_row.revoked_at = utcnow()
+    unregister_devices_of(token_row)
     db.session.commit()
 
 

@@ -14,6 +14,7 @@ from app.models.base import aware, utcnow
 from app.models.conversation import CHANNELS, PROVIDER_CHANNELS
 from app.services.accounts import get_user
 from app.services.contacts import contact_search_clause, find_or_create_by_phone, get_contact
+from app.services.notifications import notify_assigned, notify_read
 from app.services.queries import contains, get_owned, page
 
 RECENT_MESSAGES = 50  # how many a conversation's detail view carries
@@ -144,8 +145,11 @@ def find_or_start_open_conversation(tenant: Tenant, contact: Contact, channel: s
     return conversation
 
 
-def update_conversation(tenant: Tenant, conversation_id: int, **changes) -> Conversation:
+def update_conversation(
+    tenant: Tenant, conversation_id: int, *, actor_id: int | None = None, **changes
+) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
+    assignee_before = conversation.assigned_to
     if "assigned_to" in changes and changes["assigned_to"] is not None:
         get_user(tenant, changes["assigned_to"])
     if "metadata" in changes:
@@ -156,10 +160,19 @@ def update_conversation(tenant: Tenant, conversation_id: int, **changes) -> Conv
     if status is not None:
         move_to(conversation, status)
     _commit_open_conversation()
+    if conversation.assigned_to != assignee_before:
+        notify_assigned(conversation, actor_id=actor_id)
     return conversation
 
 
-def assign(tenant: Tenant, conversation_id: int, user_id: int | None, *, only_if_free_for: int | None = None):
+def assign(
+    tenant: Tenant,
+    conversation_id: int,
+    user_id: int | None,
+    *,
+    only_if_free_for: int | None = None,
+    actor_id: int | None = None,
+):
     """Assign to `user_id` (of the same tenant), or unassign with None. The row is locked meanwhile.
 
     `only_if_free_for` ("assign to me"): refuse with 409 when another user already has it, so two
@@ -175,8 +188,11 @@ def assign(tenant: Tenant, conversation_id: int, user_id: int | None, *, only_if
             code="already_assigned",
             fields={"assigned_to": [conversation.assigned_to]},
         )
+    changed = conversation.assigned_to != user_id
     conversation.assigned_to = user_id
     db.session.commit()
+    if changed:
+        notify_assigned(conversation, actor_id=actor_id)  # the assignee's phone, unless they took it themselves
     return conversation
 
 
@@ -246,6 +262,7 @@ def mark_read(tenant: Tenant, conversation_id: int, *, up_to_message_id: int | N
         query = query.where(Message.id <= up_to_message_id)
     marked = db.session.execute(query.execution_options(synchronize_session=False)).rowcount
     db.session.commit()
+    notify_read(conversation, marked)  # badges that counted these go down silently
     return conversation, marked
 
 

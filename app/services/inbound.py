@@ -18,6 +18,7 @@ from app.models import Contact, Conversation, Message, Tenant
 from app.models.base import utcnow
 from app.services.contacts import set_opt_out
 from app.services.conversations import append_message, find_open_conversation, find_or_start_open_conversation
+from app.services.notifications import notify_inbound
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def store_message(
             set_opt_out(contact, intent == "STOP")
             log.info("contact.opt-out-changed", extra={"tenant_id": tenant.id, "contact_id": contact.id, "to": intent})
     db.session.commit()
-    # Push notifications plug in here (after the commit, by message id): not built yet.
+    notify_inbound(message)  # after the commit; customers' messages only, never imported (read) history
     log.info(
         "message.inbound-recorded",
         extra={"tenant_id": tenant.id, "conversation_id": conversation.id, "message_id": message.id},

@@ -1,0 +1,37 @@
+"""`flask --app wsgi push test --user EMAIL`: a test notification to each of a user's devices."""
+
+import click
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import User
+from app.services import notifications
+
+
+@click.group(help="Push notifications.")
+def push():
+    pass
+
+
+@push.command("test")
+@click.option("--user", "email", required=True, help="The user's email.")
+@click.option("--tenant", "tenant_id", type=int, help="Only needed when the email is in two accounts.")
+def send_test(email, tenant_id):
+    """Send a test notification to every device of a user and print each device's result."""
+    query = sa.select(User).where(User.email == email.strip().lower())
+    if tenant_id is not None:
+        query = query.where(User.tenant_id == tenant_id)
+    users = list(db.session.scalars(query))
+    if len(users) != 1:
+        raise click.ClickException("No such user." if not users else "That email is in several accounts; add --tenant.")
+    results = notifications.send_test(users[0])
+    if not results:
+        click.echo(f"{users[0].email} has no registered devices.")
+    for device, result in results:
+        detail = " ".join(part for part in (str(result.status or ""), result.reason or "") if part)
+        click.echo(
+            f"device {device.id} {device.platform} {device.environment or ''} …{device.token[-8:]}: "
+            f"{result.outcome.value}{' (' + detail + ')' if detail else ''}".replace("  ", " ")
+        )
+    if any(result.outcome.value != "sent" for _, result in results):
+        raise SystemExit(1)

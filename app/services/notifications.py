@@ -1,0 +1,426 @@
+"""Push notifications: who is told about what, with which badge, and a burst told once.
+
+Other services call the three `notify_*` hooks after their commit; each only enqueues (by id, on
+the "push" queue) and never raises, so a push problem can never undo or fail what was stored.
+The tasks then call the use cases below, which build each user's notification from the database,
+release the connection, and hand it to the platform's backend (app/push).
+
+Who is told:
+- a customer's message: the assignee, or every user of the account when nobody is assigned;
+- an assignment: the new assignee, unless they assigned it to themselves;
+- each only if their preferences allow it and they have not muted the conversation.
+The badge is the user's own unread count: unread inbound messages in conversations (not archived)
+assigned to them or to nobody. Reading a conversation sends a silent badge update.
+"""
+
+import logging
+import random
+import re
+from functools import cache
+
+import redis
+import sqlalchemy as sa
+from flask import current_app
+
+from app import jobs, push
+from app.celery import enqueue
+from app.extensions import db
+from app.models import Contact, Conversation, ConversationMute, Device, Message, NotificationPreference, User
+from app.services.devices import forget_device
+
+log = logging.getLogger(__name__)
+
+PREVIEW_CHARS = 180
+LAST_PUSHED_TTL_SECONDS = 24 * 3600
+
+
+# --- Hooks: called by other services after their commit ------------------------------------------
+
+
+def notify_inbound(message: Message) -> None:
+    """A customer's message was stored: push it to the right phones, once per burst in its conversation.
+
+    The first message of a burst starts a short countdown (PUSH_COALESCE_SECONDS); messages
+    arriving meanwhile join it, and the push carries the latest of them.
+    """
+    if message.direction != "inbound" or message.read_at is not None:  # imported history is stored read
+        return
+    try:
+        window = current_app.config["PUSH_COALESCE_SECONDS"]
+        markers = _markers()
+        if markers is not None and not markers.set(
+            _burst_key(message.conversation_id), 1, nx=True, ex=int(window) + 60
+        ):
+            return  # a push for this conversation is already counting down: it will carry this message
+        enqueued = enqueue(jobs.PUSH_INBOUND, message.tenant_id, message.conversation_id, countdown=window)
+        if not enqueued and markers is not None:  # let the next message try again
+            markers.delete(_burst_key(message.conversation_id))
+    except Exception as exc:  # Redis or the broker down: the message is stored; only its push is lost
+        log.warning("push.enqueue-failed", extra={"message_id": message.id, "error": exc.__class__.__name__})
+
+
+def notify_assigned(conversation: Conversation, *, actor_id: int | None) -> None:
+    """Tell the new assignee, unless they took it themselves."""
+    if conversation.assigned_to is None or conversation.assigned_to == actor_id:
+        return
+    _enqueue_safely(jobs.PUSH_SEND, conversation.tenant_id, conversation.assigned_to, "assigned", conversation.id, None)
+
+
+def notify_read(conversation: Conversation, marked: int) -> None:
+    """Messages were read: badges that counted them are updated silently on every phone."""
+    if marked:
+        _enqueue_safely(jobs.PUSH_BADGE, conversation.tenant_id, conversation.id)
+
+
+def _enqueue_safely(task_name: str, *args, countdown: float | None = None) -> None:
+    try:
+        enqueue(task_name, *args, countdown=countdown)
+    except Exception as exc:
+        log.warning("push.enqueue-failed", extra={"task": task_name, "error": exc.__class__.__name__})
+
+
+# --- Use cases run by the push tasks -------------------------------------------------------------
+
+
+def push_inbound(tenant_id: int, conversation_id: int) -> str:
+    """The end of a burst: push the conversation's latest unread customer message to whoever is told."""
+    markers = _markers()
+    if markers is not None:
+        markers.delete(_burst_key(conversation_id))  # first: a message from now on starts a new burst
+    conversation = _conversation(tenant_id, conversation_id)
+    if conversation is None or conversation.status == "archived":
+        return "no-conversation"
+    message = db.session.scalar(
+        sa.select(Message)
+        .where(
+            Message.tenant_id == tenant_id,
+            Message.conversation_id == conversation_id,
+            Message.direction == "inbound",
+            Message.read_at.is_(None),
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    if message is None:
+        return "already-read"  # someone read the burst before it was pushed
+    if markers is not None:
+        last = markers.get(_last_key(conversation_id))
+        if last is not None and int(last) >= message.id:
+            return "already-pushed"
+        markers.set(_last_key(conversation_id), message.id, ex=LAST_PUSHED_TTL_SECONDS)
+    recipients = inbound_recipients(conversation)
+    badges = badges_for(tenant_id, recipients)
+    notifications = {user_id: _inbound(conversation, message, badges[user_id]) for user_id in recipients}
+    for user_id, notification in notifications.items():
+        _deliver(tenant_id, user_id, notification, ("inbound", conversation_id, message.id))
+    return f"pushed to {len(recipients)} users"
+
+
+def push_to_user(
+    tenant_id: int,
+    user_id: int,
+    kind: str,
+    conversation_id: int | None,
+    message_id: int | None,
+    device_ids: list[int] | None = None,
+    attempt: int = 0,
+) -> dict:
+    """One notification to one user's devices (or, on a retry, to the devices that failed)."""
+    notification = build_notification(tenant_id, user_id, kind, conversation_id, message_id)
+    if notification is None:
+        return {}
+    return _deliver(tenant_id, user_id, notification, (kind, conversation_id, message_id), device_ids, attempt)
+
+
+def push_badges(tenant_id: int, conversation_id: int) -> int:
+    """A silent badge update to everyone whose count included this conversation."""
+    conversation = _conversation(tenant_id, conversation_id)
+    if conversation is None:
+        return 0
+    users = _users_with_devices(tenant_id)
+    if conversation.assigned_to is not None:
+        users = users.where(User.id == conversation.assigned_to)
+    user_ids = list(db.session.scalars(users))
+    for user_id, badge in badges_for(tenant_id, user_ids).items():
+        notification = push.Notification(kind="badge", badge=badge, conversation_id=conversation_id)
+        _deliver(tenant_id, user_id, notification, ("badge", conversation_id, None))
+    return len(user_ids)
+
+
+def send_test(user: User) -> list[tuple[Device, push.PushResult]]:
+    """A test alert to each of `user`'s devices, with each device's result (no retries)."""
+    notification = build_notification(user.tenant_id, user.id, "test", None, None)
+    return _send_to_devices(user.tenant_id, _devices(user.tenant_id, user.id, None), notification)
+
+
+def build_notification(
+    tenant_id: int, user_id: int, kind: str, conversation_id: int | None, message_id: int | None
+) -> push.Notification | None:
+    """The notification as it should read now (a retry shows the current badge), or None if it is moot."""
+    badge = badges_for(tenant_id, [user_id])[user_id]
+    if kind == "test":
+        return push.Notification(kind="test", badge=badge, title="Test notification", body="Push works on this device.")
+    conversation = _conversation(tenant_id, conversation_id)
+    if conversation is None:
+        return None
+    if kind == "badge":
+        return push.Notification(kind="badge", badge=badge, conversation_id=conversation.id)
+    if _muted(user_id, conversation.id):
+        return None
+    if kind == "assigned":
+        if conversation.assigned_to != user_id or not _preference(user_id, "assigned_to_me"):
+            return None  # reassigned meanwhile, or they do not want these
+        last = db.session.get(Message, conversation.last_message_id) if conversation.last_message_id else None
+        body = "Assigned to you" + (f": {preview(last)}" if last is not None else "")
+        return push.Notification(
+            kind="assigned",
+            badge=badge,
+            title=title_for(conversation),
+            body=body,
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+        )
+    message = db.session.scalar(
+        sa.select(Message).where(Message.id == message_id, Message.tenant_id == tenant_id, Message.read_at.is_(None))
+    )
+    return _inbound(conversation, message, badge) if message is not None else None
+
+
+# --- Who is told, and their badge ----------------------------------------------------------------
+
+
+def inbound_recipients(conversation: Conversation) -> list[int]:
+    """Users to tell about a customer's message in `conversation` (only those with a device)."""
+    users = _users_with_devices(conversation.tenant_id).where(
+        ~sa.exists().where(ConversationMute.user_id == User.id, ConversationMute.conversation_id == conversation.id)
+    )
+    if conversation.assigned_to is not None:
+        users = users.where(User.id == conversation.assigned_to, _wants("inbound_assigned"))
+    else:
+        users = users.where(_wants("inbound_unassigned"))
+    return list(db.session.scalars(users))
+
+
+def badges_for(tenant_id: int, user_ids: list[int]) -> dict[int, int]:
+    """Each user's unread count: unread customer messages in their own conversations and unassigned ones."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Conversation.assigned_to, sa.func.count(Message.id))
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Message.tenant_id == tenant_id,
+            Conversation.tenant_id == tenant_id,
+            Message.direction == "inbound",
+            Message.read_at.is_(None),
+            Conversation.status != "archived",
+            sa.or_(Conversation.assigned_to.is_(None), Conversation.assigned_to.in_(user_ids)),
+        )
+        .group_by(Conversation.assigned_to)
+    ).all()
+    by_assignee = dict(rows)
+    unassigned = by_assignee.get(None, 0)
+    return {user_id: unassigned + by_assignee.get(user_id, 0) for user_id in user_ids}
+
+
+def _users_with_devices(tenant_id: int):
+    return (
+        sa.select(User.id)
+        .where(User.tenant_id == tenant_id)
+        .where(sa.exists().where(Device.user_id == User.id, Device.tenant_id == tenant_id))
+        .order_by(User.id)
+    )
+
+
+def _wants(preference: str):
+    """No preference row means the default: on."""
+    return sa.func.coalesce(
+        sa.select(getattr(NotificationPreference, preference))
+        .where(NotificationPreference.user_id == User.id)
+        .scalar_subquery(),
+        sa.true(),
+    )
+
+
+def _preference(user_id: int, name: str) -> bool:
+    row = db.session.get(NotificationPreference, user_id)
+    return True if row is None else getattr(row, name)
+
+
+def _muted(user_id: int, conversation_id: int) -> bool:
+    return db.session.get(ConversationMute, (user_id, conversation_id)) is not None
+
+
+# --- What they see -------------------------------------------------------------------------------
+
+
+def title_for(conversation: Conversation) -> str:
+    """The contact's name, else their number (or the web visitor's), as the app lists them."""
+    contact = db.session.get(Contact, conversation.contact_id) if conversation.contact_id else None
+    if contact is not None:
+        name = " ".join(part for part in (contact.first_name, contact.last_name) if part)
+        if name or contact.phone or contact.email:
+            return name or contact.phone or contact.email
+    return (
+        conversation.visitor_name
+        or conversation.visitor_phone
+        or conversation.phone_number
+        or conversation.visitor_email
+        or "Website visitor"
+    )
+
+
+def preview(message: Message) -> str:
+    """A line of the message: its text, or what it is ("Photo", "Voicemail 0:42", "Missed call")."""
+    if message.channel == "voice":
+        return _call_preview(message)
+    text = " ".join((message.body or "").split())
+    if text:
+        return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1].rstrip() + "…"
+    attachments = message.attachments or []
+    if not attachments:
+        return "Message"
+    kinds = {(item.get("content_type") or "").split("/")[0] for item in attachments}
+    noun = (
+        {"image": "Photo", "video": "Video", "audio": "Audio"}.get(kinds.pop(), "Attachment")
+        if len(kinds) == 1
+        else "Attachment"
+    )
+    return noun if len(attachments) == 1 else f"{len(attachments)} attachments"
+
+
+def _call_preview(message: Message) -> str:
+    # twilio_events writes these bodies: "Incoming call", "Missed call (...)", "Call, 42 s", "Voicemail, 42 s".
+    body = message.body or ""
+    seconds = re.search(r"(\d+) s\b", body)
+    if message.recording_url or body.startswith("Voicemail"):
+        return f"Voicemail {_clock(int(seconds.group(1)))}" if seconds else "Voicemail"
+    if body.startswith("Missed call"):
+        return "Missed call"
+    if body.startswith("Call") and seconds:
+        return f"Call {_clock(int(seconds.group(1)))}"
+    return "Incoming call"
+
+
+def _clock(seconds: int) -> str:
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _inbound(conversation: Conversation, message: Message, badge: int) -> push.Notification:
+    return push.Notification(
+        kind="inbound",
+        badge=badge,
+        title=title_for(conversation),
+        body=preview(message),
+        conversation_id=conversation.id,
+        channel=conversation.channel,
+        message_id=message.id,
+    )
+
+
+# --- Delivery ------------------------------------------------------------------------------------
+
+
+def _deliver(
+    tenant_id: int,
+    user_id: int,
+    notification: push.Notification,
+    spec: tuple,
+    device_ids: list[int] | None = None,
+    attempt: int = 0,
+) -> dict:
+    """Send to the user's devices; forget dead tokens; schedule a retry for the ones that can succeed later."""
+    results = _send_to_devices(tenant_id, _devices(tenant_id, user_id, device_ids), notification)
+    again = [device.id for device, result in results if result.outcome == push.Outcome.RETRY]
+    if again and attempt + 1 < current_app.config["PUSH_MAX_ATTEMPTS"]:
+        asked = [result.retry_after for _, result in results if result.retry_after is not None]
+        countdown = min(asked) if asked else _backoff(attempt, current_app.config)  # 0: retry at once
+        kind, conversation_id, message_id = spec
+        _enqueue_safely(
+            jobs.PUSH_SEND,
+            tenant_id,
+            user_id,
+            kind,
+            conversation_id,
+            message_id,
+            again,
+            attempt + 1,
+            countdown=countdown or None,
+        )
+    elif again:
+        log.warning("push.gave-up", extra={"tenant_id": tenant_id, "user_id": user_id, "devices": len(again)})
+    return {device.id: result.outcome.value for device, result in results}
+
+
+def _backoff(attempt: int, config) -> float:
+    base = config["PUSH_BACKOFF_BASE_SECONDS"] * 2**attempt
+    return min(base, config["PUSH_BACKOFF_MAX_SECONDS"]) * random.uniform(0.8, 1.2)  # noqa: S311 (jitter)
+
+
+def _send_to_devices(
+    tenant_id: int, devices: list[Device], notification: push.Notification
+) -> list[tuple[Device, push.PushResult]]:
+    db.session.commit()  # end the read transaction: no connection is held while the network is slow
+    results = []
+    for device in devices:
+        backend = push.backend_for(device.platform, current_app.config)
+        if backend is None:
+            result = push.PushResult(push.Outcome.SKIPPED, reason="not-configured")
+        else:
+            target = push.Target(token=device.token, environment=device.environment, app_id=device.app_id)
+            result = backend.send(target, notification)
+        extra = {
+            "tenant_id": tenant_id,
+            "user_id": device.user_id,
+            "device_id": device.id,
+            "platform": device.platform,
+            "kind": notification.kind,
+            "outcome": result.outcome.value,
+            "status": result.status,
+            "reason": result.reason,
+        }
+        if result.outcome == push.Outcome.UNREGISTERED:
+            forget_device(device.id)
+            log.info("push.device-unregistered", extra=extra)
+        elif result.outcome == push.Outcome.FAILED:
+            log.warning("push.refused", extra=extra)
+        else:
+            log.info(f"push.{result.outcome.value}", extra=extra)
+        results.append((device, result))
+    return results
+
+
+def _devices(tenant_id: int, user_id: int, device_ids: list[int] | None) -> list[Device]:
+    query = sa.select(Device).where(Device.tenant_id == tenant_id, Device.user_id == user_id).order_by(Device.id)
+    if device_ids is not None:
+        query = query.where(Device.id.in_(device_ids))
+    return list(db.session.scalars(query))
+
+
+def _conversation(tenant_id: int, conversation_id: int | None) -> Conversation | None:
+    if conversation_id is None:
+        return None
+    return db.session.scalar(
+        sa.select(Conversation).where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id)
+    )
+
+
+# --- Coalescing markers (Redis; without it, every message is pushed on its own) ------------------
+
+
+def _markers() -> redis.Redis | None:
+    url = current_app.config.get("REDIS_URL")
+    return _redis(url) if url else None
+
+
+@cache
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def _burst_key(conversation_id: int) -> str:
+    return f"push:burst:{conversation_id}"
+
+
+def _last_key(conversation_id: int) -> str:
+    return f"push:last-pushed:{conversation_id}"
