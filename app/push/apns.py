@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from app.push.base import Notification, Outcome, PushConfigurationError, PushResult, Target
 
 log = logging.getLogger(__name__)
+# hpack logs every header it encodes at DEBUG, our provider token included: never let it.
+logging.getLogger("hpack").setLevel(logging.INFO)
 
 PRODUCTION_URL = "https://api.push.apple.com"
 SANDBOX_URL = "https://api.sandbox.push.apple.com"
@@ -51,14 +53,14 @@ class ProviderToken:
         self.key_id = key_id
         self.team_id = team_id
         self.refresh_seconds = min(max(refresh_seconds, 20 * 60), 55 * 60)
-        self._clock = clock
+        self.clock = clock  # replaceable: tests move time forward
         self._lock = threading.Lock()
         self._token: str | None = None
         self._issued_at = 0.0
 
     def current(self) -> str:
         with self._lock:
-            now = self._clock()
+            now = self.clock()
             if self._token is None or now - self._issued_at >= self.refresh_seconds:
                 self._issued_at = now
                 self._token = jwt.encode(
