@@ -18,7 +18,13 @@ PREFERENCES = ("inbound_assigned", "inbound_unassigned", "assigned_to_me")
 
 
 def register_device(
-    user: User, api_token: ApiToken | None, *, token: str, platform: str, environment: str | None, app_id: str | None
+    user: User,
+    api_token: ApiToken | None,
+    *,
+    token: str,
+    platform: str,
+    environment: str | None = None,
+    app_id: str | None = None,
 ) -> Device:
     """Register (or re-register) a push token for `user`.
 
