@@ -275,6 +275,7 @@ class FcmStandIn:
         with self._lock:
             self.messages.clear()
             self._answers.clear()
+            self.tokens_issued.clear()
 
     def service_account(self) -> dict:
         return {
@@ -294,7 +295,10 @@ class FcmStandIn:
     def token(self, form: dict) -> tuple[int, dict]:
         try:
             claims = jwt.decode(
-                form["assertion"][0], self.account_key.public_key(), algorithms=["RS256"], audience=self.token_uri
+                form["assertion"][0],
+                self.account_key.public_key(),
+                algorithms=["RS256"],
+                audience="https://oauth2.googleapis.com/token",  # what Google expects, wherever token_uri points
             )
         except (KeyError, jwt.InvalidTokenError):
             return 400, {"error": "invalid_grant"}
