@@ -28,10 +28,8 @@ def send_test(email, tenant_id):
     if not results:
         click.echo(f"{users[0].email} has no registered devices.")
     for device, result in results:
-        detail = " ".join(part for part in (str(result.status or ""), result.reason or "") if part)
-        click.echo(
-            f"device {device.id} {device.platform} {device.environment or ''} …{device.token[-8:]}: "
-            f"{result.outcome.value}{' (' + detail + ')' if detail else ''}".replace("  ", " ")
-        )
+        where = " ".join(part for part in (device.platform, device.environment, f"…{device.token[-8:]}") if part)
+        detail = " ".join(str(part) for part in (result.status, result.reason) if part)
+        click.echo(f"device {device.id} {where}: {result.outcome.value}" + (f" ({detail})" if detail else ""))
     if any(result.outcome.value != "sent" for _, result in results):
         raise SystemExit(1)

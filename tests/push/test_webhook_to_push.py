@@ -1,0 +1,92 @@
+"""From a signed Twilio webhook to the phone, and a push failure never touching the message or the answer."""
+
+import pytest
+
+from app import push
+from app.models import Message, WebhookEvent
+from app.services import notifications, webhook_events
+from tests.push.conftest import IOS_TOKEN, register
+from tests.push.standins import free_port
+from tests.webhooks import payloads
+from tests.webhooks.conftest import FakeTwilio, Worker, make_twilio_tenant
+
+
+@pytest.fixture
+def webhook_enqueued(monkeypatch):
+    calls: list[tuple[str, tuple]] = []
+
+    def record(task_name, *args, countdown=None):
+        calls.append((task_name, args))
+        return True
+
+    monkeypatch.setattr(webhook_events, "enqueue", record)
+    return calls
+
+
+@pytest.fixture
+def twilio(client, webhook_enqueued):
+    return FakeTwilio(client, Worker(webhook_enqueued))
+
+
+@pytest.fixture
+def twilio_staff(db):
+    from tests import factories
+
+    tenant = make_twilio_tenant()
+    return factories.make_user(tenant=tenant, email="agent@acme.test")
+
+
+def test_a_signed_inbound_sms_ends_as_a_push_to_the_staff_phone(apns, worker, twilio, twilio_staff):
+    register(twilio_staff)
+
+    response = twilio.deliver(payloads.twilio_sms(body="Is my order ready?"))
+    worker.run()
+
+    assert response.status_code == 200
+    [request] = apns.requests
+    assert request["payload"]["aps"]["alert"] == {"title": payloads.CUSTOMER, "body": "Is my order ready?"}
+    assert request["payload"]["aps"]["badge"] == 1
+
+
+def test_apns_failing_leaves_the_message_and_the_webhook_untouched(apns, worker, twilio, twilio_staff):
+    register(twilio_staff)
+    apns.answer(IOS_TOKEN, *[(500, "InternalServerError")] * 10)
+
+    response = twilio.deliver(payloads.twilio_sms(body="still stored"))
+    worker.run()
+
+    assert response.status_code == 200
+    assert [message.body for message in Message.query.all()] == ["still stored"]
+    assert [event.state for event in WebhookEvent.query.all()] == ["processed"]
+
+
+def test_apns_unreachable_leaves_the_message_and_the_webhook_untouched(
+    app, apns, worker, twilio, twilio_staff, monkeypatch
+):
+    monkeypatch.setitem(app.config, "APNS_BASE_URL", f"https://127.0.0.1:{free_port()}")
+    push.reset_backends()
+    register(twilio_staff)
+
+    response = twilio.deliver(payloads.twilio_sms(body="still stored"))
+    worker.run()
+
+    assert response.status_code == 200
+    assert [message.body for message in Message.query.all()] == ["still stored"]
+    assert [event.state for event in WebhookEvent.query.all()] == ["processed"]
+
+
+def test_a_broker_or_redis_outage_loses_only_the_push(app, apns, twilio, twilio_staff, monkeypatch):
+    register(twilio_staff)
+    monkeypatch.setitem(app.config, "REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(notifications, "enqueue", broker_down)
+
+    response = twilio.deliver(payloads.twilio_sms(body="still stored"))
+
+    assert response.status_code == 200
+    assert [message.body for message in Message.query.all()] == ["still stored"]
+    assert [event.state for event in WebhookEvent.query.all()] == ["processed"]
+    assert apns.requests == []
