@@ -45,6 +45,8 @@ def notify_inbound(message: Message) -> None:
     """
     if message.direction != "inbound" or message.read_at is not None:  # imported history is stored read
         return
+    if message.channel == "voice" and preview(message).startswith("Call "):
+        return  # a call someone answered is not news (a ringing, missed or voicemail call is)
     try:
         window = current_app.config["PUSH_COALESCE_SECONDS"]
         markers = _markers()
@@ -104,10 +106,14 @@ def push_inbound(tenant_id: int, conversation_id: int) -> str:
     if message is None:
         return "already-read"  # someone read the burst before it was pushed
     if markers is not None:
-        last = markers.get(_last_key(conversation_id))
-        if last is not None and int(last) >= message.id:
+        # What was pushed last, as "message id:what it said": a redelivered task repeats nothing, while a
+        # call that became a voicemail (same message, new text) is told again.
+        pushed = f"{message.id}:{preview(message)}"
+        last = (markers.get(_last_key(conversation_id)) or b"0:").decode()
+        last_id, _, _ = last.partition(":")
+        if int(last_id) > message.id or last == pushed:
             return "already-pushed"
-        markers.set(_last_key(conversation_id), message.id, ex=LAST_PUSHED_TTL_SECONDS)
+        markers.set(_last_key(conversation_id), pushed, ex=LAST_PUSHED_TTL_SECONDS)
     recipients = inbound_recipients(conversation)
     badges = badges_for(tenant_id, recipients)
     notifications = {user_id: _inbound(conversation, message, badges[user_id]) for user_id in recipients}

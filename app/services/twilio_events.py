@@ -19,6 +19,7 @@ from app.providers.twilio import OPTED_OUT_CODE, twilio_status_to_ours
 from app.services.contacts import find_or_create_by_phone, set_opt_out
 from app.services.delivery_status import apply_status_update
 from app.services.inbound import InboundMessage, StatusBeforeSend, find_by_provider_ids, store_message
+from app.services.notifications import notify_inbound
 from app.services.settings import account_sid_digest
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,7 @@ def _call(tenant: Tenant, params: dict) -> None:
         if message.recording_url is None:
             message.body = f"Call, {duration} s" if status == "completed" and duration else f"Missed call ({status})"
         db.session.commit()
+        notify_inbound(message)  # a missed call or a voicemail is news; the push says which
 
 
 def _recording(tenant: Tenant, params: dict) -> None:
@@ -181,6 +183,7 @@ def _recording(tenant: Tenant, params: dict) -> None:
     duration = _int(params.get("RecordingDuration"))
     message.body = f"Voicemail, {duration} s" if duration is not None else "Voicemail"
     db.session.commit()
+    notify_inbound(message)
 
 
 def _call_message(tenant: Tenant, params: dict) -> Message:

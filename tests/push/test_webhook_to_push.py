@@ -90,3 +90,54 @@ def test_a_broker_or_redis_outage_loses_only_the_push(app, apns, twilio, twilio_
     assert [message.body for message in Message.query.all()] == ["still stored"]
     assert [event.state for event in WebhookEvent.query.all()] == ["processed"]
     assert apns.requests == []
+
+
+def alerts(apns) -> list[str]:
+    return [request["payload"]["aps"]["alert"]["body"] for request in apns.requests]
+
+
+def test_a_call_then_a_voicemail_tells_incoming_then_voicemail_with_its_length(
+    apns, markers, worker, twilio, twilio_staff
+):
+    register(twilio_staff)
+    call_sid, recording_sid = payloads.sid("CA"), payloads.sid("RE")
+
+    twilio.deliver(payloads.twilio_call(call_sid))
+    worker.run()
+    twilio.deliver(
+        payloads.twilio_recording_status(call_sid, recording_sid, duration=42), path="/webhooks/twilio/voice/recording"
+    )
+    twilio.deliver(payloads.twilio_call_status(call_sid, "completed", duration=50))
+    worker.run()
+    worker.run()  # a redelivered push task says nothing twice
+
+    assert alerts(apns) == ["Incoming call", "Voicemail 0:42"]
+    assert len({request["headers"]["apns-collapse-id"] for request in apns.requests}) == 1  # the second replaces it
+
+
+def test_a_missed_call_is_told_and_an_answered_one_is_not(apns, markers, worker, twilio, twilio_staff):
+    register(twilio_staff)
+    missed, answered = payloads.sid("CA"), payloads.sid("CA")
+
+    twilio.deliver(payloads.twilio_call(missed))
+    twilio.deliver(payloads.twilio_call_status(missed, "no-answer", duration=0))  # within the burst window
+    worker.run()
+    twilio.deliver(payloads.twilio_call(answered, sender="+14155559876"))
+    worker.run()
+    apns.reset()
+    twilio.deliver(payloads.twilio_call_status(answered, "completed", duration=95))
+    worker.run()
+
+    assert alerts(apns) == []
+    assert worker.names() == []
+
+
+def test_a_missed_call_within_the_burst_is_one_alert_saying_missed_call(apns, markers, worker, twilio, twilio_staff):
+    register(twilio_staff)
+    call_sid = payloads.sid("CA")
+
+    twilio.deliver(payloads.twilio_call(call_sid))
+    twilio.deliver(payloads.twilio_call_status(call_sid, "no-answer", duration=0))
+    worker.run()
+
+    assert alerts(apns) == ["Missed call"]
