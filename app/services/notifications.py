@@ -15,7 +15,6 @@ assigned to them or to nobody. Reading a conversation sends a silent badge updat
 
 import logging
 import random
-import re
 from functools import cache
 
 import redis
@@ -25,12 +24,12 @@ from flask import current_app
 from app import jobs, push
 from app.celery import enqueue
 from app.extensions import db
-from app.models import Contact, Conversation, ConversationMute, Device, Message, NotificationPreference, User
+from app.models import Conversation, ConversationMute, Device, Message, NotificationPreference, User
 from app.services.devices import forget_device
+from app.services.notification_content import inbound_notification, preview, title_for
 
 log = logging.getLogger(__name__)
 
-PREVIEW_CHARS = 180
 LAST_PUSHED_TTL_SECONDS = 24 * 3600
 
 
@@ -116,7 +115,7 @@ def push_inbound(tenant_id: int, conversation_id: int) -> str:
         markers.set(_last_key(conversation_id), pushed, ex=LAST_PUSHED_TTL_SECONDS)
     recipients = inbound_recipients(conversation)
     badges = badges_for(tenant_id, recipients)
-    notifications = {user_id: _inbound(conversation, message, badges[user_id]) for user_id in recipients}
+    notifications = {user_id: inbound_notification(conversation, message, badges[user_id]) for user_id in recipients}
     for user_id, notification in notifications.items():
         _deliver(tenant_id, user_id, notification, ("inbound", conversation_id, message.id))
     return f"pushed to {len(recipients)} users"
@@ -189,7 +188,7 @@ def build_notification(
     message = db.session.scalar(
         sa.select(Message).where(Message.id == message_id, Message.tenant_id == tenant_id, Message.read_at.is_(None))
     )
-    return _inbound(conversation, message, badge) if message is not None else None
+    return inbound_notification(conversation, message, badge) if message is not None else None
 
 
 # --- Who is told, and their badge ----------------------------------------------------------------
@@ -255,73 +254,6 @@ def _preference(user_id: int, name: str) -> bool:
 
 def _muted(user_id: int, conversation_id: int) -> bool:
     return db.session.get(ConversationMute, (user_id, conversation_id)) is not None
-
-
-# --- What they see -------------------------------------------------------------------------------
-
-
-def title_for(conversation: Conversation) -> str:
-    """The contact's name, else their number (or the web visitor's), as the app lists them."""
-    contact = db.session.get(Contact, conversation.contact_id) if conversation.contact_id else None
-    if contact is not None:
-        name = " ".join(part for part in (contact.first_name, contact.last_name) if part)
-        if name or contact.phone or contact.email:
-            return name or contact.phone or contact.email
-    return (
-        conversation.visitor_name
-        or conversation.visitor_phone
-        or conversation.phone_number
-        or conversation.visitor_email
-        or "Website visitor"
-    )
-
-
-def preview(message: Message) -> str:
-    """A line of the message: its text, or what it is ("Photo", "Voicemail 0:42", "Missed call")."""
-    if message.channel == "voice":
-        return _call_preview(message)
-    text = " ".join((message.body or "").split())
-    if text:
-        return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1].rstrip() + "…"
-    attachments = message.attachments or []
-    if not attachments:
-        return "Message"
-    kinds = {(item.get("content_type") or "").split("/")[0] for item in attachments}
-    noun = (
-        {"image": "Photo", "video": "Video", "audio": "Audio"}.get(kinds.pop(), "Attachment")
-        if len(kinds) == 1
-        else "Attachment"
-    )
-    return noun if len(attachments) == 1 else f"{len(attachments)} attachments"
-
-
-def _call_preview(message: Message) -> str:
-    # twilio_events writes these bodies: "Incoming call", "Missed call (...)", "Call, 42 s", "Voicemail, 42 s".
-    body = message.body or ""
-    seconds = re.search(r"(\d+) s\b", body)
-    if message.recording_url or body.startswith("Voicemail"):
-        return f"Voicemail {_clock(int(seconds.group(1)))}" if seconds else "Voicemail"
-    if body.startswith("Missed call"):
-        return "Missed call"
-    if body.startswith("Call") and seconds:
-        return f"Call {_clock(int(seconds.group(1)))}"
-    return "Incoming call"
-
-
-def _clock(seconds: int) -> str:
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def _inbound(conversation: Conversation, message: Message, badge: int) -> push.Notification:
-    return push.Notification(
-        kind="inbound",
-        badge=badge,
-        title=title_for(conversation),
-        body=preview(message),
-        conversation_id=conversation.id,
-        channel=conversation.channel,
-        message_id=message.id,
-    )
 
 
 # --- Delivery ------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from app import jobs
 from app.extensions import db
-from app.services import conversations, devices, inbound, notifications
+from app.services import conversations, devices, inbound, notification_content
 from app.services.inbound import InboundMessage, store_message
 from tests import factories
 from tests.push.conftest import ANDROID_TOKEN, IOS_TOKEN, IOS_TOKEN_2, register
@@ -156,18 +156,18 @@ def test_staff_messages_and_imported_history_tell_nobody(apns, enqueued, tenant,
 
 def test_what_a_phone_shows_for_photos_calls_and_voicemail(tenant, conversation):
     def shown(**fields):
-        return notifications.preview(factories.make_message(conversation=conversation, **fields))
+        return notification_content.preview(factories.make_message(conversation=conversation, **fields))
 
     assert shown(body="") == "Message"
     assert shown(body="  Hello\n  there ") == "Hello there"
-    assert len(shown(body="x" * 500)) == notifications.PREVIEW_CHARS
+    assert len(shown(body="x" * 500)) == notification_content.PREVIEW_CHARS
     voice = factories.make_conversation(tenant=tenant, channel="voice", contact=conversation.contact)
     call = factories.make_message(conversation=voice, body="Voicemail, 42 s", recording_url="https://r.test/RE1")
-    assert notifications.preview(call) == "Voicemail 0:42"
+    assert notification_content.preview(call) == "Voicemail 0:42"
     call.body, call.recording_url = "Missed call (no-answer)", None
-    assert notifications.preview(call) == "Missed call"
+    assert notification_content.preview(call) == "Missed call"
     call.body = "Incoming call"
-    assert notifications.preview(call) == "Incoming call"
+    assert notification_content.preview(call) == "Incoming call"
 
 
 def test_a_photo_is_announced_as_a_photo(apns, worker, tenant, staff, conversation):
