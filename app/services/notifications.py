@@ -298,6 +298,8 @@ def _backoff(attempt: int, config) -> float:
 def _send_to_devices(
     tenant_id: int, devices: list[Device], notification: push.Notification
 ) -> list[tuple[Device, push.PushResult]]:
+    for device in devices:
+        db.session.expunge(device)  # keeps what was loaded: the commit below must not expire (and reload) it
     db.session.commit()  # end the read transaction: no connection is held while the network is slow
     results = []
     for device in devices:
