@@ -201,8 +201,8 @@ def test_a_read_conversation_updates_every_badge_silently(apns, worker, tenant, 
         assert request["payload"]["aps"] == {"content-available": 1, "badge": 1}  # the other conversation's
 
 
-def test_production_and_sandbox_devices_go_to_apples_matching_host():
-    key = ProviderToken.__new__(ProviderToken)
+def test_production_and_sandbox_devices_go_to_apples_matching_host(apns_server):
+    key = ProviderToken(apns_server.auth_key_pem, key_id=KEY_ID, team_id=TEAM_ID, refresh_seconds=2400)
     backend = ApnsBackend(key, topic=TOPIC)
 
     assert backend.host_for(Target(IOS_TOKEN, environment="sandbox")) == SANDBOX_URL
