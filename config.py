@@ -40,10 +40,6 @@ GHL_RSA_PUBLIC_KEY = (
 )
 
 
-# Pushes have their own queue (app.jobs.PUSH_QUEUE), so a slow push backend never delays a send.
-TASK_ROUTES = {"push.*": {"queue": "push"}}
-
-
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
@@ -160,7 +156,6 @@ class Config:
             # which the broker redelivers; the send's claim makes the second run harmless.
             "worker_cancel_long_running_tasks_on_connection_loss": True,
             "worker_hijack_root_logger": False,  # keep our formatter, which prints the ids in `extra`
-            "task_routes": TASK_ROUTES,
         }
 
 
@@ -179,4 +174,4 @@ class TestConfig(Config):
     def CELERY(self) -> dict:  # noqa: N802
         # An in-memory broker nothing consumes: tasks are never run behind a test's back (nor
         # eagerly); tests run the task functions themselves and assert enqueues by name.
-        return {"broker_url": "memory://", "task_always_eager": False, "task_routes": TASK_ROUTES}
+        return {"broker_url": "memory://", "task_always_eager": False}

@@ -11,12 +11,14 @@ from app.extensions import db
 from app.models import ApiToken, Conversation, ConversationMute, Device, NotificationPreference, User
 from app.models.base import utcnow
 from app.services.queries import get_owned
+from app.services.unit_of_work import use_case
 
 log = logging.getLogger(__name__)
 
 PREFERENCES = ("inbound_assigned", "inbound_unassigned", "assigned_to_me")
 
 
+@use_case
 def register_device(
     user: User,
     api_token: ApiToken | None,
@@ -52,7 +54,6 @@ def register_device(
         else:
             for key, value in values.items():
                 setattr(device, key, value)
-    db.session.commit()
     if previous_owner is not None and previous_owner != user.id:
         log.info("push.device-moved", extra={"tenant_id": user.tenant_id, "user_id": user.id})
     return db.session.scalar(sa.select(Device).where(Device.token == token).execution_options(populate_existing=True))
@@ -68,12 +69,12 @@ def list_devices(user: User) -> list[Device]:
     )
 
 
+@use_case
 def unregister_device(user: User, token: str) -> None:
     """Forget one of the caller's own devices. Someone else's token answers 404, like a missing one."""
     deleted = db.session.execute(
         sa.delete(Device).where(Device.token == token, Device.tenant_id == user.tenant_id, Device.user_id == user.id)
     ).rowcount
-    db.session.commit()
     if not deleted:
         raise NotFound("Device not found.", code="device_not_found")
 
@@ -85,10 +86,10 @@ def unregister_devices_of(api_token: ApiToken) -> int:
     ).rowcount
 
 
+@use_case
 def forget_device(device_id: int) -> None:
     """APNs or FCM said the token is dead (app uninstalled, bad token)."""
     db.session.execute(sa.delete(Device).where(Device.id == device_id))
-    db.session.commit()
 
 
 def preferences_of(user: User) -> dict:
@@ -105,6 +106,7 @@ def preferences_of(user: User) -> dict:
     return prefs
 
 
+@use_case
 def update_preferences(user: User, **changes) -> dict:
     row = db.session.get(NotificationPreference, user.id, with_for_update=True)
     if row is None:
@@ -113,10 +115,11 @@ def update_preferences(user: User, **changes) -> dict:
     for name in PREFERENCES:
         if name in changes:
             setattr(row, name, changes[name])
-    db.session.commit()
+    db.session.flush()
     return preferences_of(user)
 
 
+@use_case
 def set_muted(user: User, conversation_id: int, muted: bool) -> dict:
     """Mute (or unmute) one conversation for the caller: no alerts about it. Idempotent."""
     conversation = get_owned(Conversation, user.tenant_id, conversation_id, what="Conversation")
@@ -131,5 +134,4 @@ def set_muted(user: User, conversation_id: int, muted: bool) -> dict:
                 )
         except IntegrityError:  # the same mute, racing in from a second tap: already done
             pass
-    db.session.commit()
     return {"conversation_id": conversation.id, "muted": muted}

@@ -1,7 +1,8 @@
 """Push notifications: who is told about what, with which badge, and a burst told once.
 
-Other services call the three `notify_*` hooks after their commit; each only enqueues (by id, on
-the "push" queue) and never raises, so a push problem can never undo or fail what was stored.
+Other services call the three `notify_*` hooks inside their use case: each decides at once and
+enqueues (by id, on the "push" queue) once the use case has committed, and never raises, so a push
+problem can never undo or fail what was stored.
 The tasks then call the use cases below, which build each user's notification from the database,
 release the connection, and hand it to the platform's backend (app/push).
 
@@ -27,50 +28,60 @@ from app.extensions import db
 from app.models import Conversation, ConversationMute, Device, Message, NotificationPreference, User
 from app.services.devices import forget_device
 from app.services.notification_content import inbound_notification, preview, title_for
+from app.services.unit_of_work import after_commit, commit_step
 
 log = logging.getLogger(__name__)
 
 LAST_PUSHED_TTL_SECONDS = 24 * 3600
 
 
-# --- Hooks: called by other services after their commit ------------------------------------------
+# --- Hooks: called by other services; they enqueue after the commit ----------------------------
 
 
 def notify_inbound(message: Message) -> None:
     """A customer's message was stored: push it to the right phones, once per burst in its conversation.
 
-    The first message of a burst starts a short countdown (PUSH_COALESCE_SECONDS); messages
-    arriving meanwhile join it, and the push carries the latest of them.
+    Decided now, enqueued once the use case has committed (the worker reads the rows by id). The
+    first message of a burst starts a short countdown (PUSH_COALESCE_SECONDS); messages arriving
+    meanwhile join it, and the push carries the latest of them.
     """
-    if message.direction != "inbound" or message.read_at is not None:  # imported history is stored read
+    if message.direction != "inbound" or message.read_at is not None:  # history is stored read
         return
     if message.channel == "voice" and preview(message).startswith("Call "):
         return  # a call someone answered is not news (a ringing, missed or voicemail call is)
-    try:
-        window = current_app.config["PUSH_COALESCE_SECONDS"]
-        markers = _markers()
-        if markers is not None and not markers.set(
-            _burst_key(message.conversation_id), 1, nx=True, ex=int(window) + 60
-        ):
-            return  # a push for this conversation is already counting down: it will carry this message
-        enqueued = enqueue(jobs.PUSH_INBOUND, message.tenant_id, message.conversation_id, countdown=window)
-        if not enqueued and markers is not None:  # let the next message try again
-            markers.delete(_burst_key(message.conversation_id))
-    except Exception as exc:  # Redis or the broker down: the message is stored; only its push is lost
-        log.warning("push.enqueue-failed", extra={"message_id": message.id, "error": exc.__class__.__name__})
+    tenant_id, conversation_id = message.tenant_id, message.conversation_id
+    after_commit(lambda: _start_burst(tenant_id, conversation_id))
 
 
 def notify_assigned(conversation: Conversation, *, actor_id: int | None) -> None:
     """Tell the new assignee, unless they took it themselves."""
     if conversation.assigned_to is None or conversation.assigned_to == actor_id:
         return
-    _enqueue_safely(jobs.PUSH_SEND, conversation.tenant_id, conversation.assigned_to, "assigned", conversation.id, None)
+    args = (conversation.tenant_id, conversation.assigned_to, "assigned", conversation.id, None)
+    after_commit(lambda: _enqueue_safely(jobs.PUSH_SEND, *args))
 
 
 def notify_read(conversation: Conversation, marked: int) -> None:
     """Messages were read: badges that counted them are updated silently on every phone."""
     if marked:
-        _enqueue_safely(jobs.PUSH_BADGE, conversation.tenant_id, conversation.id)
+        args = (conversation.tenant_id, conversation.id)
+        after_commit(lambda: _enqueue_safely(jobs.PUSH_BADGE, *args))
+
+
+def _start_burst(tenant_id: int, conversation_id: int) -> None:
+    try:
+        window = current_app.config["PUSH_COALESCE_SECONDS"]
+        markers = _markers()
+        if markers is not None and not markers.set(_burst_key(conversation_id), 1, nx=True, ex=int(window) + 60):
+            return  # a push for this conversation is already counting down: it will carry this message
+        enqueued = enqueue(jobs.PUSH_INBOUND, tenant_id, conversation_id, countdown=window)
+        if not enqueued and markers is not None:  # let the next message try again
+            markers.delete(_burst_key(conversation_id))
+    except Exception as exc:  # Redis or the broker down: the message is stored; only its push is lost
+        log.warning(
+            "push.enqueue-failed",
+            extra={"tenant_id": tenant_id, "conversation_id": conversation_id, "error": exc.__class__.__name__},
+        )
 
 
 def _enqueue_safely(task_name: str, *args, countdown: float | None = None) -> None:
@@ -300,7 +311,7 @@ def _send_to_devices(
 ) -> list[tuple[Device, push.PushResult]]:
     for device in devices:
         db.session.expunge(device)  # keeps what was loaded: the commit below must not expire (and reload) it
-    db.session.commit()  # end the read transaction: no connection is held while the network is slow
+    commit_step()  # end the read transaction: no connection is held while the network is slow
     results = []
     for device in devices:
         backend = push.backend_for(device.platform, current_app.config)

@@ -60,44 +60,43 @@ def fcm(apns, fcm_server):
 
 
 @pytest.fixture
-def enqueued(monkeypatch):
-    """(task name, args, countdown) of every push the app enqueues, instead of sending them to the broker."""
-    calls: list[tuple[str, tuple, float | None]] = []
-
-    def record(task_name, *args, countdown=None):
-        calls.append((task_name, args, countdown))
-        return True
-
-    monkeypatch.setattr(notifications, "enqueue", record)
-    return calls
+def enqueued(queue):
+    """What the app enqueued (tests/queue.py's recorder): Job(name, args, countdown)."""
+    return queue
 
 
-class PushWorker:
-    """Plays the Celery worker for the push queue: runs what was enqueued, by task name."""
+class QueueWorker:
+    """Plays the Celery worker for some queues: runs the recorded jobs whose names start with `prefixes`."""
 
-    def __init__(self, enqueued: list):
-        self.enqueued = enqueued
+    def __init__(self, queue: list, prefixes: tuple[str, ...] = ("push.",)):
+        self.queue = queue
+        self.prefixes = prefixes
+
+    def _mine(self, job) -> bool:
+        return job.name.startswith(self.prefixes)
+
+    def _run(self, job):
+        self.queue.remove(job)
+        return current_app.extensions["celery"].tasks[job.name](*job.args)
 
     def run(self) -> list:
+        """Run until none of its jobs is left (including those the jobs themselves enqueue)."""
         outcomes = []
-        while self.enqueued:
-            name, args, _ = self.enqueued.pop(0)
-            assert name.startswith("push."), name
-            outcomes.append(current_app.extensions["celery"].tasks[name](*args))
+        while mine := [job for job in self.queue if self._mine(job)]:
+            outcomes.append(self._run(mine[0]))
         return outcomes
 
     def step(self) -> list:
         """Run only what is enqueued now (a retry it schedules waits for the next step)."""
-        pending, self.enqueued[:] = list(self.enqueued), []
-        return [current_app.extensions["celery"].tasks[name](*args) for name, args, _ in pending]
+        return [self._run(job) for job in [job for job in self.queue if self._mine(job)]]
 
     def names(self) -> list[str]:
-        return [name for name, _, _ in self.enqueued]
+        return [job.name for job in self.queue if self._mine(job)]
 
 
 @pytest.fixture
-def worker(enqueued):
-    return PushWorker(enqueued)
+def worker(queue):
+    return QueueWorker(queue)
 
 
 @pytest.fixture

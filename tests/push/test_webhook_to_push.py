@@ -4,28 +4,17 @@ import pytest
 
 from app import push
 from app.models import Message, WebhookEvent
-from app.services import notifications, webhook_events
-from tests.push.conftest import IOS_TOKEN, register
+from app.services import notifications
+from tests.push.conftest import IOS_TOKEN, QueueWorker, register
 from tests.push.standins import free_port
 from tests.webhooks import payloads
-from tests.webhooks.conftest import FakeTwilio, Worker, make_twilio_tenant
+from tests.webhooks.conftest import FakeTwilio, make_twilio_tenant
 
 
 @pytest.fixture
-def webhook_enqueued(monkeypatch):
-    calls: list[tuple[str, tuple]] = []
-
-    def record(task_name, *args, countdown=None):
-        calls.append((task_name, args))
-        return True
-
-    monkeypatch.setattr(webhook_events, "enqueue", record)
-    return calls
-
-
-@pytest.fixture
-def twilio(client, webhook_enqueued):
-    return FakeTwilio(client, Worker(webhook_enqueued))
+def twilio(client, queue):
+    """Signed Twilio webhooks; `deliver` also runs the webhook processing they enqueue (not the pushes)."""
+    return FakeTwilio(client, QueueWorker(queue, ("webhooks.",)))
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 from app import jobs
 from app.extensions import db
+from app.providers.base import ProviderMessage
 from app.services import conversations, devices, inbound, notification_content
-from app.services.inbound import InboundMessage, store_message
 from tests import factories
 from tests.push.conftest import ANDROID_TOKEN, IOS_TOKEN, IOS_TOKEN_2, register
 
@@ -142,12 +142,9 @@ def test_staff_messages_and_imported_history_tell_nobody(apns, enqueued, tenant,
     register(admin)
 
     staff_api.post(f"/api/v1/conversations/{conversation.id}/messages", json={"message": "On its way!"})
-    store_message(
-        tenant,
-        InboundMessage(channel="sms", body="mirrored", direction="outbound", sender_type="staff"),
-        conversation=conversation,
-    )
-    store_message(tenant, InboundMessage(channel="sms", body="old", already_read=True), conversation=conversation)
+    mirrored = ProviderMessage(channel="sms", body="typed in GHL", direction="outbound")
+    inbound.record_message(tenant, mirrored, conversation=conversation)
+    inbound.record_message(tenant, ProviderMessage(channel="sms", body="old", history=True), conversation=conversation)
 
     assert [name for name, _, _ in enqueued if name.startswith("push.")] == []
 
@@ -197,7 +194,7 @@ def test_a_push_is_enqueued_on_the_push_queue_by_name_only_after_the_commit(app,
 
     assert enqueued == [(jobs.PUSH_INBOUND, (tenant.id, conversation.id), app.config["PUSH_COALESCE_SECONDS"])]
     assert app.extensions["celery"].amqp.router.route({}, jobs.PUSH_INBOUND)["queue"].name == "push"
-    assert app.extensions["celery"].amqp.router.route({}, jobs.SEND_MESSAGE)["queue"].name == "celery"
+    assert app.extensions["celery"].amqp.router.route({}, jobs.SEND_MESSAGE)["queue"].name == "sends"
     assert db.session.get(type(message), message.id) is not None
 
 

@@ -86,7 +86,7 @@ def start_worker(app, apns_server, log, queues: str) -> subprocess.Popen:
     return process
 
 
-def test_a_push_only_worker_sends_pushes_and_leaves_sends_alone(live, apns_server, redis_server, tmp_path):
+def test_a_push_only_worker_sends_pushes_and_leaves_sends_alone(live, real_broker, apns_server, redis_server, tmp_path):
     apns_server.reset()
     tenant = factories.make_tenant(name="Acme")
     staff = factories.make_user(tenant=tenant, email="staff@acme.test")
@@ -97,7 +97,7 @@ def test_a_push_only_worker_sends_pushes_and_leaves_sends_alone(live, apns_serve
 
     assert enqueue(jobs.PUSH_SEND, tenant.id, staff.id, "inbound", conversation.id, message.id)
     assert enqueue(jobs.SEND_MESSAGE, tenant.id, 999_999)  # a send: for the other queue's workers
-    assert (broker.llen("push"), broker.llen("celery")) == (1, 1)
+    assert (broker.llen(jobs.PUSH), broker.llen(jobs.SENDS)) == (1, 1)
 
     log = tmp_path / "worker.log"
     process = start_worker(live, apns_server, log, "push")
@@ -111,7 +111,7 @@ def test_a_push_only_worker_sends_pushes_and_leaves_sends_alone(live, apns_serve
 
     assert [request["token"] for request in apns_server.requests] == [IOS_TOKEN, IOS_TOKEN]
     assert apns_server.requests[0]["payload"]["aps"]["alert"]["body"] == "Is my order ready?"
-    assert broker.llen("celery") == 1  # the send is still waiting: a push worker never takes it
+    assert broker.llen(jobs.SENDS) == 1  # the send is still waiting: a push worker never takes it
     output = log.read_text(errors="replace")
     assert output.count("push.backend-not-configured platform=android") == 1  # said once, at start
     assert apns_server.auth_key_pem.splitlines()[1] not in output
