@@ -50,6 +50,8 @@ def notify_inbound(message: Message) -> None:
     if message.channel == "voice" and preview(message).startswith("Call "):
         return  # a call someone answered is not news (a ringing, missed or voicemail call is)
     tenant_id, conversation_id = message.tenant_id, message.conversation_id
+    if not _has_devices(tenant_id):
+        return  # nobody in the account has a phone registered: no task to queue
     after_commit(lambda: _start_burst(tenant_id, conversation_id))
 
 
@@ -57,15 +59,24 @@ def notify_assigned(conversation: Conversation, *, actor_id: int | None) -> None
     """Tell the new assignee, unless they took it themselves."""
     if conversation.assigned_to is None or conversation.assigned_to == actor_id:
         return
+    if not _has_devices(conversation.tenant_id, conversation.assigned_to):
+        return
     args = (conversation.tenant_id, conversation.assigned_to, "assigned", conversation.id, None)
     after_commit(lambda: _enqueue_safely(jobs.PUSH_SEND, *args))
 
 
 def notify_read(conversation: Conversation, marked: int) -> None:
     """Messages were read: badges that counted them are updated silently on every phone."""
-    if marked:
+    if marked and _has_devices(conversation.tenant_id):
         args = (conversation.tenant_id, conversation.id)
         after_commit(lambda: _enqueue_safely(jobs.PUSH_BADGE, *args))
+
+
+def _has_devices(tenant_id: int, user_id: int | None = None) -> bool:
+    query = sa.select(Device.id).where(Device.tenant_id == tenant_id)
+    if user_id is not None:
+        query = query.where(Device.user_id == user_id)
+    return db.session.scalar(query.limit(1)) is not None
 
 
 def _start_burst(tenant_id: int, conversation_id: int) -> None:

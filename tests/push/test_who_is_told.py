@@ -198,9 +198,20 @@ def test_a_push_is_enqueued_on_the_push_queue_by_name_only_after_the_commit(app,
     assert db.session.get(type(message), message.id) is not None
 
 
-def test_a_user_without_devices_is_skipped_quietly(apns, worker, tenant, staff, conversation):
+def test_an_account_without_phones_queues_no_push_at_all(worker, tenant, staff, conversation, api):
     devices.register_device(staff, None, token=ANDROID_TOKEN, platform="android")
     devices.unregister_device(staff, ANDROID_TOKEN)
+
+    customer_writes(tenant, conversation)
+    conversations.assign(tenant, conversation.id, staff.id, actor_id=None)
+    api.post(f"/api/v1/conversations/{conversation.id}/read")
+
+    assert worker.names() == []
+
+
+def test_an_assignee_without_a_phone_is_skipped_quietly(apns, worker, tenant, staff, admin, conversation):
+    register(admin)
+    conversations.assign(tenant, conversation.id, staff.id, actor_id=admin.id)
 
     customer_writes(tenant, conversation)
 
