@@ -8,7 +8,7 @@ from app.services import provider_registry
 from config import TestConfig
 from tests import factories
 from tests.queue import RecordingQueue, refuse
-from tests.services import migrated_app
+from tests.services import CommittedConfig, migrated_app, truncate_everything
 
 
 @pytest.fixture(scope="session")
@@ -93,3 +93,27 @@ def queue(enqueues_are_expected) -> RecordingQueue:
 def real_broker(enqueues_are_expected):
     """Enqueues go to the app's own broker (a live Redis, or in-process without one)."""
     app_celery.enqueue_instead(None)
+
+
+@pytest.fixture
+def john(tenant):
+    """The seed's example contact."""
+    return factories.make_contact(tenant=tenant, first_name="John", last_name="Doe", phone="+15551234567")
+
+
+@pytest.fixture(scope="session")
+def committed_app():
+    """An app on its own database, migrated from empty once per run, whose commits are real."""
+    return migrated_app(CommittedConfig(), becomes_current=False)
+
+
+@pytest.fixture
+def committed(committed_app):
+    """The committed database, emptied before and after the test; yields the app, its context pushed."""
+    with committed_app.app_context():
+        truncate_everything()
+        try:
+            yield committed_app
+        finally:
+            _db.session.remove()
+            truncate_everything()

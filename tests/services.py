@@ -95,3 +95,10 @@ def truncate_everything() -> None:
     tables = ", ".join(table.name for table in db.metadata.sorted_tables)
     with db.engine.begin() as connection:
         connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+class CommittedConfig(TestConfig):
+    """A database beside the test database whose commits are real: for racing threads and real
+    worker processes, which cannot see the `db` fixture's rolled-back transaction."""
+
+    SQLALCHEMY_DATABASE_URI = postgres_url("committed")

@@ -2,7 +2,7 @@ from flask import g
 
 from app.api import Blueprint
 from app.api.auth import require_bearer_token
-from app.schemas.common import envelope
+from app.schemas.common import envelope, page
 from app.schemas.contacts import ContactCreateSchema, ContactListQuery, ContactSchema, ContactUpdateSchema
 from app.services import contacts
 
@@ -16,7 +16,7 @@ blp.before_request(require_bearer_token)
 def list_contacts(query):
     """Contacts by name, filtered by `search` over name, phone and email."""
     rows, total = contacts.list_contacts(g.tenant, **query)
-    return {"data": rows, "meta": {"total": total, "limit": query["limit"], "offset": query["offset"]}}
+    return page(rows, total, limit=query["limit"], offset=query["offset"])
 
 
 @blp.post("/contacts")

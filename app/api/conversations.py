@@ -1,9 +1,8 @@
-from flask import g, request
+from flask import g
 
 from app.api import Blueprint
 from app.api.auth import require_bearer_token
-from app.errors import ValidationFailed
-from app.schemas.common import envelope
+from app.schemas.common import envelope, page
 from app.schemas.conversations import (
     AssignSchema,
     ConversationCreateSchema,
@@ -11,6 +10,7 @@ from app.schemas.conversations import (
     ConversationListQuery,
     ConversationSchema,
     ConversationUpdateSchema,
+    IdempotencyHeaders,
     MessageCreateSchema,
     MessageSchema,
     MessagesMetaSchema,
@@ -27,28 +27,10 @@ blp = Blueprint("conversations", __name__, description="The unified inbox: every
 blp.before_request(require_bearer_token)
 
 
-def _page_meta(query: dict, total: int) -> dict:
-    return {"total": total, "limit": query["limit"], "offset": query["offset"]}
-
-
-IDEMPOTENCY_KEY_DOC = {
-    "parameters": [
-        {
-            "in": "header",
-            "name": "Idempotency-Key",
-            "schema": {"type": "string", "maxLength": 255},
-            "description": "Retry-safe sends: the same key within 24 hours answers with the first message "
-            "(same id and status) and sends nothing new. A different request with the same key answers 409.",
-        }
-    ]
-}
-
-
-def _draft(fields: dict) -> messages.Draft:
-    key = request.headers.get("Idempotency-Key", "").strip() or None
-    if key and len(key) > 255:
-        raise ValidationFailed(fields={"Idempotency-Key": ["At most 255 characters."]})
-    return messages.Draft(body=fields["message"], media_urls=tuple(fields["media_urls"]), idempotency_key=key)
+def _draft(fields: dict, headers: dict) -> messages.Draft:
+    return messages.Draft(
+        body=fields["message"], media_urls=tuple(fields["media_urls"]), idempotency_key=headers["idempotency_key"]
+    )
 
 
 def _sent(sent: messages.Sent):
@@ -65,7 +47,7 @@ def _sent(sent: messages.Sent):
 def list_conversations(query):
     """Conversations, newest activity first, each with its contact, last message and unread count."""
     rows, total = conversations.list_conversations(g.tenant, **query)
-    return {"data": rows, "meta": _page_meta(query, total)}
+    return page(rows, total, limit=query["limit"], offset=query["offset"])
 
 
 @blp.post("/conversations")
@@ -85,14 +67,14 @@ def unread():
 
 @blp.post("/conversations/send")
 @blp.arguments(SendSchema)
+@blp.arguments(IdempotencyHeaders, location="headers")
 @blp.response(201, envelope(SendResultSchema))
-@blp.doc(**IDEMPOTENCY_KEY_DOC)
-def send(fields):
+def send(fields, headers):
     """Send to a contact or a phone number; finds or starts the open conversation on that channel."""
     sent = messages.send_to_contact(
         g.tenant,
         g.user,
-        _draft(fields),
+        _draft(fields, headers),
         channel=fields["channel"],
         contact_id=fields.get("contact_id"),
         phone=fields.get("phone"),
@@ -152,16 +134,16 @@ def reopen(conversation_id):
 def list_messages(query, conversation_id):
     """Messages, oldest first within a page; pages go back in time with `offset` or the `before` cursor."""
     rows, total, next_before = messages.list_messages(g.tenant, conversation_id, **query)
-    return {"data": rows, "meta": {**_page_meta(query, total), "next_before": next_before}}
+    return page(rows, total, limit=query["limit"], offset=query["offset"], next_before=next_before)
 
 
 @blp.post("/conversations/<id:conversation_id>/messages")
 @blp.arguments(MessageCreateSchema)
+@blp.arguments(IdempotencyHeaders, location="headers")
 @blp.response(201, envelope(SendResultSchema))
-@blp.doc(**IDEMPOTENCY_KEY_DOC)
-def send_message(fields, conversation_id):
+def send_message(fields, headers, conversation_id):
     """Send a message in this conversation (reopens it if closed)."""
-    return _sent(messages.send_message(g.tenant, conversation_id, g.user, _draft(fields)))
+    return _sent(messages.send_message(g.tenant, conversation_id, g.user, _draft(fields, headers)))
 
 
 @blp.post("/conversations/<id:conversation_id>/read")

@@ -2,7 +2,7 @@ from flask import g
 
 from app.api import Blueprint
 from app.api.auth import require_bearer_token
-from app.schemas.common import envelope
+from app.schemas.common import envelope, page
 from app.schemas.users import UserSchema
 from app.services import accounts
 
@@ -15,4 +15,4 @@ blp.before_request(require_bearer_token)
 def list_users():
     """Every user of the caller's account."""
     users = accounts.list_users(g.tenant)
-    return {"data": users, "meta": {"total": len(users), "limit": len(users), "offset": 0}}
+    return page(users, len(users), limit=len(users))

@@ -4,16 +4,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import BigId, tenant_fk, utcnow
+from app.models.base import BigId, TenantOwned, utcnow
 
 
-class ApiToken(db.Model):
+class ApiToken(TenantOwned, db.Model):
     """A bearer token. Only its SHA-256 is stored; the token itself is shown once."""
 
     __tablename__ = "api_tokens"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    tenant_id: Mapped[int] = tenant_fk()
     user_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(sa.String(100), nullable=False, default="api")

@@ -35,3 +35,10 @@ def partial_index(name: str, *columns: str, where: str, unique: bool = False) ->
 def tenant_fk() -> Mapped[int]:
     # No index of its own: each table leads its composite indexes with tenant_id instead.
     return mapped_column(BigId, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+
+
+class TenantOwned:
+    """A row that belongs to a tenant: its id, and the tenant every query scopes it by."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = tenant_fk()

@@ -4,10 +4,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, synonym
 
 from app.extensions import db
-from app.models.base import BigId, Timestamps, partial_index, tenant_fk
+from app.models.base import TenantOwned, Timestamps, partial_index
 
 
-class Contact(Timestamps, db.Model):
+class Contact(TenantOwned, Timestamps, db.Model):
     __tablename__ = "contacts"
     __table_args__ = (
         # One contact per phone number in a tenant: inbound messages and sends find it by phone.
@@ -23,8 +23,6 @@ class Contact(Timestamps, db.Model):
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    tenant_id: Mapped[int] = tenant_fk()
     first_name: Mapped[str | None] = mapped_column(sa.String(100))
     last_name: Mapped[str | None] = mapped_column(sa.String(100))
     phone: Mapped[str | None] = mapped_column(sa.String(32))  # E.164

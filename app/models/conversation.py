@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 
 from app.extensions import db
-from app.models.base import BigId, JsonDoc, Timestamps, partial_index, tenant_fk
+from app.models.base import BigId, JsonDoc, TenantOwned, Timestamps, partial_index
 
 CHANNELS = ("sms", "voice", "email", "web", "whatsapp")
 PROVIDER_CHANNELS = ("sms", "voice", "whatsapp")  # need Twilio or GHL to reach anyone
@@ -17,7 +17,7 @@ def new_visitor_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-class Conversation(Timestamps, db.Model):
+class Conversation(TenantOwned, Timestamps, db.Model):
     __tablename__ = "conversations"
     __table_args__ = (
         # The inbox: a tenant's conversations, newest activity first, optionally by status/channel.
@@ -38,8 +38,6 @@ class Conversation(Timestamps, db.Model):
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    tenant_id: Mapped[int] = tenant_fk()
     channel: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="open")
     phone_number: Mapped[str | None] = mapped_column(sa.String(32))

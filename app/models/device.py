@@ -6,13 +6,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import BigId, Timestamps, tenant_fk, utcnow
+from app.models.base import BigId, TenantOwned, Timestamps, tenant_fk, utcnow
 
 PLATFORMS = ("ios", "android")
 APNS_ENVIRONMENTS = ("sandbox", "production")
 
 
-class Device(Timestamps, db.Model):
+class Device(TenantOwned, Timestamps, db.Model):
     """One app install's push token, owned by the user who registered it last.
 
     The token is unique across all tenants: a phone that changes hands (or accounts) moves with its
@@ -22,8 +22,6 @@ class Device(Timestamps, db.Model):
     __tablename__ = "devices"
     __table_args__ = (sa.Index("ix_devices_tenant_user", "tenant_id", "user_id"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    tenant_id: Mapped[int] = tenant_fk()
     user_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     # The sign-in that registered it: signing out (revoking that token) unregisters the device.
     api_token_id: Mapped[int | None] = mapped_column(

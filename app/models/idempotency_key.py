@@ -4,12 +4,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import BigId, tenant_fk, utcnow
+from app.models.base import BigId, TenantOwned, utcnow
 
 KEPT_FOR = timedelta(hours=24)  # how long a key answers with its first message
 
 
-class IdempotencyKey(db.Model):
+class IdempotencyKey(TenantOwned, db.Model):
     """An `Idempotency-Key` a client sent with a send, and the message that request created.
 
     The same key from the same tenant within 24 hours answers with that message again, so a
@@ -19,8 +19,6 @@ class IdempotencyKey(db.Model):
     __tablename__ = "idempotency_keys"
     __table_args__ = (sa.UniqueConstraint("tenant_id", "key", name="uq_idempotency_keys_tenant_key"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    tenant_id: Mapped[int] = tenant_fk()
     key: Mapped[str] = mapped_column(sa.String(255), nullable=False)
     request_fingerprint: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     message_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False)

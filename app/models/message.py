@@ -4,14 +4,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import BigId, JsonDoc, Timestamps, partial_index, tenant_fk
+from app.models.base import BigId, JsonDoc, TenantOwned, Timestamps, partial_index
 
 DIRECTIONS = ("inbound", "outbound")
 SENDER_TYPES = ("visitor", "staff", "system")
 DELIVERY_STATUSES = ("pending", "sent", "delivered", "read", "failed")
 
 
-class Message(Timestamps, db.Model):
+class Message(TenantOwned, Timestamps, db.Model):
     __tablename__ = "messages"
     __table_args__ = (
         # A conversation's history in time order (backfilled history included), and the `before` cursor.
@@ -47,8 +47,6 @@ class Message(Timestamps, db.Model):
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    tenant_id: Mapped[int] = tenant_fk()
     conversation_id: Mapped[int] = mapped_column(
         BigId, sa.ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
     )

@@ -3,17 +3,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import db
-from app.models.base import BigId, Timestamps, tenant_fk
+from app.models.base import TenantOwned, Timestamps
 
 ROLES = ("admin", "staff")
 
 
-class User(Timestamps, db.Model):
+class User(TenantOwned, Timestamps, db.Model):
     __tablename__ = "users"
     __table_args__ = (sa.UniqueConstraint("tenant_id", "email", name="uq_users_tenant_email"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    tenant_id: Mapped[int] = tenant_fk()
     email: Mapped[str] = mapped_column(sa.String(320), nullable=False, index=True)
     name: Mapped[str] = mapped_column(sa.String(200), nullable=False)
     role: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="staff")

@@ -4,12 +4,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import BigId, JsonDoc, tenant_fk, utcnow
+from app.models.base import JsonDoc, TenantOwned, utcnow
 
 EVENT_STATES = ("received", "processing", "processed", "failed")
 
 
-class WebhookEvent(db.Model):
+class WebhookEvent(TenantOwned, db.Model):
     """A provider's webhook delivery, stored (verified, deduplicated) before it is processed.
 
     `event_key` is the provider's own identity for the event (Twilio: MessageSid plus status;
@@ -23,8 +23,6 @@ class WebhookEvent(db.Model):
         sa.Index("ix_webhook_events_state_received", "state", "received_at"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    tenant_id: Mapped[int] = tenant_fk()
     provider: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     event_key: Mapped[str] = mapped_column(sa.String(200), nullable=False)
     event_type: Mapped[str] = mapped_column(sa.String(64), nullable=False)

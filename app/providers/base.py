@@ -8,7 +8,7 @@ the providers that keep them (GHL).
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 # Our delivery statuses, in the order a message moves through them. `failed` is final.
 PENDING, SENT, DELIVERED, READ, FAILED = "pending", "sent", "delivered", "read", "failed"
@@ -59,8 +59,7 @@ class SendReceipt:
         return self.ids.message
 
 
-@dataclass(frozen=True)
-class RateBudget:
+class RateBudget(NamedTuple):
     """A provider's published limit (a `limits` string, "100/10 seconds") and whose calls count against it."""
 
     limit: str

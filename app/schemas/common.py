@@ -79,6 +79,11 @@ class PageMetaSchema(ma.Schema):
     offset = ma.fields.Integer()
 
 
+def page(rows, total: int, *, limit: int, offset: int = 0, **more_meta) -> dict:
+    """A list answer: `{"data": rows, "meta": {"total", "limit", "offset", ...}}`, built here only."""
+    return {"data": rows, "meta": {"total": total, "limit": limit, "offset": offset, **more_meta}}
+
+
 @cache
 def envelope(schema: type[ma.Schema], *, many: bool = False, meta: type[ma.Schema] | None = None) -> type:
     """`{"data": ...}` around `schema` (and `"meta"` for lists), named for the OpenAPI document."""

@@ -21,25 +21,19 @@ class ContactSchema(ContactSummarySchema):
     updated_at = UtcDateTime()
 
 
-class ContactCreateSchema(StrictSchema):
-    first_name = ma.fields.String(allow_none=True, validate=name_length)
-    last_name = ma.fields.String(allow_none=True, validate=name_length)
-    phone = Phone(allow_none=True)
-    email = ma.fields.Email(allow_none=True)
-    sms_opted_out = ma.fields.Boolean()
-
-    @ma.validates_schema
-    def needs_a_way_to_reach(self, data, **kwargs):
-        if not any(data.get(key) for key in ("first_name", "last_name", "phone", "email")):
-            raise ma.ValidationError("Give at least a name, a phone number or an email.", "_schema")
-
-
 class ContactUpdateSchema(StrictSchema):
     first_name = ma.fields.String(allow_none=True, validate=name_length)
     last_name = ma.fields.String(allow_none=True, validate=name_length)
     phone = Phone(allow_none=True)
     email = ma.fields.Email(allow_none=True)
     sms_opted_out = ma.fields.Boolean()
+
+
+class ContactCreateSchema(ContactUpdateSchema):
+    @ma.validates_schema
+    def needs_a_way_to_reach(self, data, **kwargs):
+        if not any(data.get(key) for key in ("first_name", "last_name", "phone", "email")):
+            raise ma.ValidationError("Give at least a name, a phone number or an email.", "_schema")
 
 
 class ContactListQuery(PageQuery):

@@ -174,3 +174,24 @@ class MessagesMetaSchema(ma.Schema):
     next_before = ma.fields.Integer(
         allow_none=True, metadata={"description": "Pass as `before` for the previous page; null at the start."}
     )
+
+
+class IdempotencyHeaders(ma.Schema):
+    """The send endpoints' retry-safety header."""
+
+    class Meta:
+        unknown = ma.EXCLUDE  # every other header
+
+    idempotency_key = ma.fields.String(
+        data_key="Idempotency-Key",
+        load_default=None,
+        validate=ma.validate.Length(max=255),
+        metadata={
+            "description": "Retry-safe sends: the same key within 24 hours answers with the first message "
+            "(same id and status) and sends nothing new. A different request with the same key answers 409."
+        },
+    )
+
+    @ma.post_load
+    def blank_is_none(self, data, **kwargs):
+        return {"idempotency_key": (data.get("idempotency_key") or "").strip() or None}

@@ -17,6 +17,7 @@ from app.models.base import aware, utcnow
 from app.models.user import ROLES
 from app.services.devices import unregister_devices_of
 from app.services.queries import get_owned
+from app.services.unit_of_work import use_case
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@use_case
 def create_tenant(name: str) -> Tenant:
     tenant = Tenant(name=name.strip())
     db.session.add(tenant)
-    db.session.commit()
+    db.session.flush()
     return tenant
 
 
@@ -42,6 +44,7 @@ def get_tenant(tenant_id: int) -> Tenant:
     return tenant
 
 
+@use_case
 def create_user(tenant: Tenant, *, email: str, name: str, role: str = "staff", password: str | None = None) -> User:
     if role not in ROLES:
         raise ValidationFailed(fields={"role": [f"Must be one of: {', '.join(ROLES)}."]})
@@ -53,7 +56,7 @@ def create_user(tenant: Tenant, *, email: str, name: str, role: str = "staff", p
     if password:
         user.set_password(password)
     db.session.add(user)
-    db.session.commit()
+    db.session.flush()
     return user
 
 
@@ -65,14 +68,15 @@ def list_users(tenant: Tenant) -> list[User]:
     return list(db.session.scalars(sa.select(User).where(User.tenant_id == tenant.id).order_by(User.name, User.id)))
 
 
+@use_case
 def issue_token(user: User, name: str = "api") -> str:
     """Create a token for `user` and return it. Only its hash is kept: this is the one chance to see it."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     db.session.add(ApiToken(tenant_id=user.tenant_id, user_id=user.id, token_hash=hash_token(token), name=name))
-    db.session.commit()
     return token
 
 
+@use_case
 def login(email: str, password: str, *, tenant_id: int | None = None, token_name: str = "mobile") -> tuple[str, User]:
     """Exchange email and password for a new token. The same answer for an unknown email and a wrong password."""
     query = sa.select(User).where(User.email == email.strip().lower())
@@ -105,16 +109,20 @@ def authenticate(token: str) -> ApiToken:
     now = utcnow()
     last = row.last_used_at
     if last is None or now - aware(last) > TOKEN_TOUCH_INTERVAL:
-        row.last_used_at = now
-        db.session.commit()
+        _touch(row, now)
     return row
 
 
+@use_case
+def _touch(row: ApiToken, now) -> None:
+    row.last_used_at = now
+
+
+@use_case
 def revoke_token(token_row: ApiToken) -> None:
     """Sign out: the token stops working, and the phones registered with it stop getting pushes."""
     token_row.revoked_at = utcnow()
     unregister_devices_of(token_row)
-    db.session.commit()
 
 
 @cache

@@ -37,28 +37,40 @@ class ProviderKind:
 
 
 def _twilio(tenant: Tenant, config: dict) -> MessagingProvider:
-    return _cached_twilio(
-        tenant.twilio_account_sid_encrypted,
-        tenant.twilio_auth_token_encrypted,
-        tenant.twilio_phone_number,
-        tenant.twilio_messaging_service_sid,
-        config["TWILIO_API_BASE_URL"],
-        config["PROVIDER_TIMEOUT_SECONDS"],
-        config["PUBLIC_BASE_URL"].rstrip("/") + "/webhooks/twilio",
-        config["TWILIO_RATE_LIMIT"],
-        config["TWILIO_SERVICE_RATE_LIMIT"],
+    from app.providers.twilio import TwilioProvider
+
+    return _adapter(
+        TwilioProvider,
+        secrets=(
+            ("account_sid", tenant.twilio_account_sid_encrypted),
+            ("auth_token", tenant.twilio_auth_token_encrypted),
+        ),
+        settings=(
+            ("phone_number", tenant.twilio_phone_number),
+            ("messaging_service_sid", tenant.twilio_messaging_service_sid),
+            ("api_base_url", config["TWILIO_API_BASE_URL"]),
+            ("timeout", config["PROVIDER_TIMEOUT_SECONDS"]),
+            ("status_callback_url", config["PUBLIC_BASE_URL"].rstrip("/") + "/webhooks/twilio"),
+            ("number_rate_limit", config["TWILIO_RATE_LIMIT"]),
+            ("service_rate_limit", config["TWILIO_SERVICE_RATE_LIMIT"]),
+        ),
     )
 
 
 def _ghl(tenant: Tenant, config: dict) -> MessagingProvider:
-    return _cached_ghl(
-        tenant.ghl_api_key_encrypted,
-        tenant.ghl_location_id,
-        config["GHL_API_BASE_URL"],
-        config["GHL_CONVERSATIONS_VERSION"],
-        config["GHL_CONTACTS_VERSION"],
-        config["PROVIDER_TIMEOUT_SECONDS"],
-        config["GHL_RATE_LIMIT"],
+    from app.providers.ghl import GhlProvider
+
+    return _adapter(
+        GhlProvider,
+        secrets=(("api_key", tenant.ghl_api_key_encrypted),),
+        settings=(
+            ("location_id", tenant.ghl_location_id),
+            ("api_base_url", config["GHL_API_BASE_URL"]),
+            ("conversations_version", config["GHL_CONVERSATIONS_VERSION"]),
+            ("contacts_version", config["GHL_CONTACTS_VERSION"]),
+            ("timeout", config["PROVIDER_TIMEOUT_SECONDS"]),
+            ("rate_limit", config["GHL_RATE_LIMIT"]),
+        ),
     )
 
 
@@ -136,33 +148,5 @@ def directory_for(tenant: Tenant) -> ProviderDirectory:
 
 # Keyed by the *encrypted* secrets: the cache never holds a plaintext key, only the adapters do.
 @lru_cache(maxsize=512)
-def _cached_twilio(sid_encrypted, token_encrypted, phone_number, service_sid, base_url, timeout, callback, *limits):
-    from app.providers.twilio import TwilioProvider
-
-    number_limit, service_limit = limits
-    return TwilioProvider(
-        account_sid=crypto.decrypt(sid_encrypted),
-        auth_token=crypto.decrypt(token_encrypted),
-        phone_number=phone_number,
-        messaging_service_sid=service_sid,
-        api_base_url=base_url,
-        timeout=timeout,
-        status_callback_url=callback,
-        number_rate_limit=number_limit,
-        service_rate_limit=service_limit,
-    )
-
-
-@lru_cache(maxsize=512)
-def _cached_ghl(key_encrypted, location_id, base_url, conversations_version, contacts_version, timeout, rate_limit):
-    from app.providers.ghl import GhlProvider
-
-    return GhlProvider(
-        api_key=crypto.decrypt(key_encrypted),
-        location_id=location_id,
-        api_base_url=base_url,
-        conversations_version=conversations_version,
-        contacts_version=contacts_version,
-        timeout=timeout,
-        rate_limit=rate_limit,
-    )
+def _adapter(adapter_class, *, secrets: tuple, settings: tuple) -> MessagingProvider:
+    return adapter_class(**{name: crypto.decrypt(value) for name, value in secrets}, **dict(settings))

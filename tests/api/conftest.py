@@ -1,14 +1,8 @@
-"""Fixtures shared by the API tests: a second tenant, and the contact most tests talk to."""
+"""Fixtures shared by the API tests: a second tenant and its admin."""
 
 import pytest
 
 from tests import factories
-
-
-@pytest.fixture
-def john(tenant):
-    """The seed's example contact."""
-    return factories.make_contact(tenant=tenant, first_name="John", last_name="Doe", phone="+15551234567")
 
 
 @pytest.fixture

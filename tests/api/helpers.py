@@ -1,9 +1,7 @@
 """Assertions the API tests share."""
 
-from sqlalchemy import func, select
-
-from app.extensions import db
 from app.models import Conversation, Message
+from tests.rows import count
 
 
 def error_of(response) -> dict:
@@ -12,10 +10,6 @@ def error_of(response) -> dict:
     assert set(response.json) == {"error"}
     assert {"code", "message"} <= set(response.json["error"])
     return response.json["error"]
-
-
-def count(model, *where) -> int:
-    return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def stored_messages(tenant) -> int:

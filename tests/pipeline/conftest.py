@@ -14,8 +14,8 @@ from app.services import messages
 from tests import factories
 from tests.pipeline import live
 from tests.pipeline.fakes import FakeProvider
-from tests.pipeline.live import CommittedConfig, make_app
-from tests.services import migrated_app, require, truncate_everything
+from tests.pipeline.live import make_app
+from tests.services import require, truncate_everything
 
 
 @pytest.fixture
@@ -30,11 +30,6 @@ def provider(use_provider) -> FakeProvider:
 def tenant(db):
     """A tenant that texts (through the simulator, which has no rate limit; tests swap in a fake)."""
     return factories.make_tenant(name="Acme", sms_provider="simulator")
-
-
-@pytest.fixture
-def john(tenant):
-    return factories.make_contact(tenant=tenant, first_name="John", last_name="Doe", phone="+15551234567")
 
 
 @pytest.fixture
@@ -54,24 +49,6 @@ def compose(tenant, staff, conversation, queue):
 
 
 # --- Committed rows and real processes (tests/pipeline/live.py) ---
-
-
-@pytest.fixture(scope="session")
-def committed_app():
-    """An app on its own database, migrated from empty once per run, whose commits are real."""
-    return migrated_app(CommittedConfig(), becomes_current=False)
-
-
-@pytest.fixture
-def committed(committed_app):
-    """The committed database, emptied before and after the test; yields the app, its context pushed."""
-    with committed_app.app_context():
-        truncate_everything()
-        try:
-            yield committed_app
-        finally:
-            _db.session.remove()
-            truncate_everything()
 
 
 @pytest.fixture(scope="session")

@@ -21,15 +21,10 @@ import redis
 
 from app import create_app, jobs
 from config import Config, TestConfig
-from tests.services import celery_left_as_it_was, postgres_url
+from tests.services import CommittedConfig, celery_left_as_it_was
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMITTED_DATABASE = "pipeline"
 REDIS_SERVER = os.environ.get("REDIS_SERVER_BIN", "/usr/bin/redis-server")
-
-
-class CommittedConfig(TestConfig):
-    SQLALCHEMY_DATABASE_URI = postgres_url(COMMITTED_DATABASE)
 
 
 def live_config(redis_url: str) -> CommittedConfig:
@@ -96,7 +91,7 @@ class Worker:
         self.log = log
         self.env = {
             **os.environ,
-            "DATABASE_URL": postgres_url(COMMITTED_DATABASE),
+            "DATABASE_URL": CommittedConfig.SQLALCHEMY_DATABASE_URI,
             "REDIS_URL": redis_url,
             "ENCRYPTION_KEYS": TestConfig.ENCRYPTION_KEYS,
             "PUBLIC_BASE_URL": TestConfig.PUBLIC_BASE_URL,

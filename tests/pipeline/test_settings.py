@@ -17,6 +17,7 @@ from app.services import provider_registry
 from tests import factories
 from tests.pipeline import live
 from tests.pipeline.fakes import FakeProvider, bad_credentials, network_down
+from tests.services import CommittedConfig
 
 URL = "/api/v1/settings/messaging"
 SID = "AC" + "0123456789abcdef" * 2
@@ -316,7 +317,7 @@ def test_the_operators_rotate_command_re_encrypts_what_is_stored(committed, monk
     )
     environment = {
         **os.environ,
-        "DATABASE_URL": live.CommittedConfig.SQLALCHEMY_DATABASE_URI,
+        "DATABASE_URL": CommittedConfig.SQLALCHEMY_DATABASE_URI,
         "ENCRYPTION_KEYS": f"{new},{old}",
     }
     environment.pop("REDIS_URL", None)

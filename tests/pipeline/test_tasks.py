@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from celery.exceptions import Retry
 
-import tasks.messages  # noqa: F401  (registers the tasks)
+import tasks  # noqa: F401  (registers every task, as the worker's entry point does)
 from app import jobs
 from app.models.base import utcnow
 from app.services import delivery
@@ -13,6 +13,7 @@ from config import Config
 from tests import factories
 from tests.pipeline.fakes import network_down, too_many_requests
 from tests.pipeline.helpers import backdate, reload
+from tests.pipeline.live import ROOT
 
 
 @pytest.fixture
@@ -34,16 +35,26 @@ def retries(celery, monkeypatch):
     return asked
 
 
-def test_every_job_the_app_enqueues_has_a_task_of_that_name(celery):
-    names = [jobs.SEND_MESSAGE, jobs.CHECK_STATUS, jobs.SWEEP_UNSENT, jobs.POLL_STATUSES, jobs.PURGE_IDEMPOTENCY_KEYS]
+def test_every_job_in_the_registry_has_a_task_of_that_name_and_nothing_else_is_ours(celery):
+    ours = {name for name in celery.tasks if not name.startswith("celery.")}
 
-    assert all(name in celery.tasks for name in names)
+    assert ours == set(jobs.QUEUE_OF)
 
 
-def test_the_beat_runs_the_sweeper_the_poller_and_the_key_purge(celery):
+@pytest.mark.parametrize("name", sorted(jobs.QUEUE_OF))
+def test_each_job_is_routed_to_its_own_queue_which_the_procfile_worker_consumes(celery, name):
+    queue = celery.amqp.router.route({}, name)["queue"].name
+    procfile = (ROOT / "Procfile").read_text()
+
+    assert queue == jobs.QUEUE_OF[name]
+    assert queue in procfile.split("--queues=${WORKER_QUEUES:-", 1)[1].split("}", 1)[0].split(",")
+
+
+def test_the_beat_runs_every_periodic_job_on_the_periodic_queue(celery):
     scheduled = {entry["task"] for entry in celery.conf.beat_schedule.values()}
 
-    assert {jobs.SWEEP_UNSENT, jobs.POLL_STATUSES, jobs.PURGE_IDEMPOTENCY_KEYS} <= scheduled
+    assert scheduled == set(jobs.PERIODIC_JOBS)
+    assert {jobs.QUEUE_OF[name] for name in scheduled} == {jobs.PERIODIC}
 
 
 class TestLateAcks:

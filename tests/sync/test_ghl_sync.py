@@ -1,14 +1,17 @@
 """The GHL backfill: imports history once, in order, without lighting up badges, and resumes."""
 
+import uuid
+
 import pytest
 import responses
 import sqlalchemy as sa
 
 from app.models import Contact, Conversation, Message
-from app.providers.base import HistoryPage, ProviderError
+from app.providers.base import HistoryPage, ProviderError, RateBudget
 from app.providers.ghl import GhlProvider
 from app.providers.ghl_payloads import history_conversation, history_message
 from app.services import ghl_sync
+from app.services.retries import RetryLater
 from app.services.settings import update_messaging_settings
 from tests import factories
 
@@ -188,3 +191,18 @@ def test_the_adapter_looks_a_contact_up_by_id():
 
     assert provider.get_contact("gc1").phone == "+15551230001"
     assert responses.calls[0].request.headers["Version"] == "2021-07-28"
+
+
+def test_over_ghls_rate_limit_the_sync_saves_its_place_and_asks_to_come_back(ghl_tenant, fake_ghl, db):
+    # Four calls: the first page (a search and two conversations), then the second page's search only.
+    fake_ghl.rate_budget = RateBudget("4/minute", f"ghl:test-{uuid.uuid4().hex}")
+
+    with pytest.raises(RetryLater) as later:
+        ghl_sync.sync_tenant(ghl_tenant.id)
+
+    assert 50 < later.value.countdown <= 60
+    # The first page is done and saved; the second is left whole for the retry.
+    assert (ghl_tenant.ghl_sync_state["cursor"], ghl_tenant.ghl_sync_state["conversations"]) == (2, 2)
+    fake_ghl.rate_budget = None  # the window has room again
+    state = ghl_sync.sync_tenant(ghl_tenant.id)
+    assert fake_ghl.search_calls == [None, 2, 2] and state["conversations"] == 3

@@ -21,9 +21,8 @@ from app.models import Contact, Conversation, Message, WebhookEvent
 from app.providers.base import ProviderContact
 from app.providers.ghl_payloads import contact_from
 from app.services.settings import update_messaging_settings
-from config import TestConfig
 from tests import factories
-from tests.services import migrated_app, postgres_url, truncate_everything
+from tests.rows import count, one  # noqa: F401 (the webhook tests import them from here)
 from tests.webhooks import payloads
 
 TWILIO_URL = "https://api.example.test/webhooks/twilio"  # TestConfig's PUBLIC_BASE_URL + the route
@@ -222,15 +221,6 @@ def ghl(client, worker, ghl_keys, ghl_config, ghl_tenant, ghl_directory):
 # --- What the database holds -----------------------------------------------------------------
 
 
-def count(model, *where) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
-
-
-def one(model, *where):
-    db.session.expire_all()
-    return db.session.scalars(sa.select(model).where(*where)).one()
-
-
 def all_rows(model, *where, order_by=None):
     return list(db.session.scalars(sa.select(model).where(*where).order_by(order_by or model.id)))
 
@@ -265,28 +255,3 @@ def snapshot() -> dict:
         "contacts": [(c.id, c.phone, c.ghl_contact_id, c.sms_opted_out_at) for c in all_rows(Contact)],
         "events": [(e.id, e.event_key, e.state) for e in all_rows(WebhookEvent)],
     }
-
-
-# --- Committed rows, for deliveries racing each other in threads ----------------------------
-# The `db` fixture's rolled-back transaction is invisible to other connections: racing threads
-# need their own database whose commits are real (truncated after each test).
-
-
-class RaceConfig(TestConfig):
-    SQLALCHEMY_DATABASE_URI = postgres_url("webhooks")
-
-
-@pytest.fixture(scope="session")
-def race_app():
-    return migrated_app(RaceConfig(), becomes_current=False)
-
-
-@pytest.fixture
-def committed(race_app):
-    """The race app's context for the test's own setup and checks; every table emptied afterwards."""
-    with race_app.app_context():
-        try:
-            yield race_app
-        finally:
-            db.session.remove()
-            truncate_everything()

@@ -14,8 +14,9 @@ from app.extensions import db
 from app.models import Message, WebhookEvent
 from app.services import twilio_events
 from config import TestConfig
+from tests.services import CommittedConfig
 from tests.webhooks import payloads
-from tests.webhooks.conftest import FakeTwilio, RaceConfig, Worker, make_twilio_tenant
+from tests.webhooks.conftest import FakeTwilio, Worker, make_twilio_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def flask(*args: str) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
-        "DATABASE_URL": RaceConfig.SQLALCHEMY_DATABASE_URI,
+        "DATABASE_URL": CommittedConfig.SQLALCHEMY_DATABASE_URI,
         "ENCRYPTION_KEYS": TestConfig.ENCRYPTION_KEYS,
         "PUBLIC_BASE_URL": "https://api.example.test",
     }

@@ -1,10 +1,16 @@
 """GHL's message events name the contact only by id: who it is comes from GHL, never a nameless twin."""
 
+import uuid
+
+import pytest
+from celery.exceptions import Retry
+
+from app import jobs
 from app.models import Contact, Conversation, Message, WebhookEvent
-from app.providers.base import ProviderError
+from app.providers.base import ProviderError, RateBudget
 from tests import factories
 from tests.webhooks import payloads
-from tests.webhooks.conftest import count, one
+from tests.webhooks.conftest import all_rows, count, one
 
 
 def test_a_contact_we_know_by_phone_is_linked_not_duplicated(ghl, ghl_tenant, ghl_directory):
@@ -67,3 +73,23 @@ def test_when_ghl_cannot_be_reached_the_event_waits_for_a_retry_and_nothing_is_s
     assert response.status_code == 200  # accepted and kept: the retry task processes it later
     assert one(WebhookEvent).state == "failed"
     assert (count(Contact), count(Message)) == (0, 0)
+
+
+def test_over_ghls_rate_limit_the_event_waits_for_a_retry_instead_of_a_sleeping_worker(
+    ghl, ghl_directory, queue, app, monkeypatch
+):
+    task = app.extensions["celery"].tasks[jobs.PROCESS_WEBHOOK]
+    monkeypatch.setattr(task, "retry", lambda countdown, **options: Retry("retry", when=countdown))
+    ghl_directory.rate_budget = RateBudget("1/minute", f"ghl:test-{uuid.uuid4().hex}")
+    for contact_id, phone in (("gc-1", "+14155550101"), ("gc-2", "+14155550102")):
+        ghl_directory.contacts[contact_id] = {"phone": phone}
+    ghl.post(payloads.ghl_inbound(contactId="gc-1"))
+    ghl.post(payloads.ghl_inbound(contactId="gc-2"))
+
+    with pytest.raises(Retry) as retry:  # the task asks Celery to run it again once the window has room
+        ghl.worker.run()
+
+    assert 50 < retry.value.when <= 60
+    first, second = all_rows(WebhookEvent)
+    assert (first.state, second.state, second.attempts) == ("processed", "received", 0)
+    assert ghl_directory.lookups == ["gc-1"] and count(Message) == 1
