@@ -3,7 +3,7 @@
 1. Throughput: N `push.send` tasks (an inbound alert to a user with one iPhone: badge query,
    message load, HTTP/2 POST) through ONE worker process consuming the `push` queue.
 2. Latency: a signed Twilio inbound SMS posted to the webhook (in-process Flask app, as gunicorn
-   would run it), processed by the worker (`-Q celery,push`, as the Procfile runs it), until the push
+   would run it), processed by one worker consuming `webhooks,push`, until the push
    reaches the stand-in; p50/p99. The coalescing window is set to 0 here so the figure is the
    pipeline's own cost; in production the first message of a burst waits PUSH_COALESCE_SECONDS (3 s).
 
@@ -91,7 +91,7 @@ def main() -> None:
             },
         )
         devices.register_device(user, None, token=IOS_TOKEN, platform="ios", environment="production")
-        contact = contacts.find_or_create_by_phone(tenant, "+14155550000")
+        contact = contacts.resolve_contact(tenant, phone="+14155550000")
         conversation, message = inbound.record_inbound(tenant, channel="sms", body="warm-up", contact=contact)
         tenant_id, user_id, conversation_id, message_id = tenant.id, user.id, conversation.id, message.id
         db.session.remove()
@@ -121,7 +121,7 @@ def main() -> None:
         for _ in range(options.pushes):
             enqueue(jobs.PUSH_SEND, tenant_id, user_id, "inbound", conversation_id, message_id)
     apns.reset()
-    process = worker("push", 1)
+    process = worker(jobs.PUSH, 1)
     try:
         wait_for(1, 60)
         started = time.time()
@@ -141,7 +141,7 @@ def main() -> None:
     validator = RequestValidator(AUTH_TOKEN)
     client = app.test_client()
     apns.reset()
-    process = worker("celery,push", 2)
+    process = worker(f"{jobs.WEBHOOKS},{jobs.PUSH}", 2)
     latencies = []
     try:
         time.sleep(3)  # the worker's pool is up
