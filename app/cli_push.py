@@ -1,10 +1,8 @@
 """`flask --app wsgi push test --user EMAIL`: a test notification to each of a user's devices."""
 
 import click
-import sqlalchemy as sa
 
-from app.extensions import db
-from app.models import User
+from app.errors import DomainError
 from app.services import notifications
 
 
@@ -18,15 +16,12 @@ def push():
 @click.option("--tenant", "tenant_id", type=int, help="Only needed when the email is in two accounts.")
 def send_test(email, tenant_id):
     """Send a test notification to every device of a user and print each device's result."""
-    query = sa.select(User).where(User.email == email.strip().lower())
-    if tenant_id is not None:
-        query = query.where(User.tenant_id == tenant_id)
-    users = list(db.session.scalars(query))
-    if len(users) != 1:
-        raise click.ClickException("No such user." if not users else "That email is in several accounts; add --tenant.")
-    results = notifications.send_test(users[0])
+    try:
+        results = notifications.send_test(email, tenant_id=tenant_id)
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
     if not results:
-        click.echo(f"{users[0].email} has no registered devices.")
+        click.echo(f"{email} has no registered devices.")
     for device, result in results:
         where = " ".join(part for part in (device.platform, device.environment, f"…{device.token[-8:]}") if part)
         detail = " ".join(str(part) for part in (result.status, result.reason) if part)

@@ -24,6 +24,7 @@ from flask import current_app
 
 from app import jobs, push
 from app.celery import enqueue
+from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.models import Conversation, ConversationMute, Device, Message, NotificationPreference, User
 from app.services.devices import forget_device
@@ -174,8 +175,21 @@ def push_badges(tenant_id: int, conversation_id: int) -> int:
     return len(user_ids)
 
 
-def send_test(user: User) -> list[tuple[Device, push.PushResult]]:
-    """A test alert to each of `user`'s devices, with each device's result (no retries)."""
+def send_test(email: str, *, tenant_id: int | None = None) -> list[tuple[Device, push.PushResult]]:
+    """A test alert to each device of the user with `email` (in `tenant_id`), with each device's result.
+
+    No retries: the operator sees each answer as it came. An unknown email, or one in several
+    accounts without `tenant_id`, raises NotFound / ValidationFailed.
+    """
+    query = sa.select(User).where(User.email == email.strip().lower())
+    if tenant_id is not None:
+        query = query.where(User.tenant_id == tenant_id)
+    users = list(db.session.scalars(query.limit(2)))
+    if not users:
+        raise NotFound("No such user.", code="user_not_found")
+    if len(users) > 1:
+        raise ValidationFailed("That email is in several accounts; add --tenant.", fields={"tenant_id": ["Required."]})
+    user = users[0]
     notification = build_notification(user.tenant_id, user.id, "test", None, None)
     return _send_to_devices(user.tenant_id, _devices(user.tenant_id, user.id, None), notification)
 

@@ -93,7 +93,7 @@ def test_the_provider_token_is_reused_for_twenty_minutes_and_replaced_before_the
     second = token.current()  # 45 minutes old: replaced before Apple's hour runs out
 
     assert second != first
-    assert notifications.send_test(staff)[0][1].outcome == push.Outcome.SENT
+    assert notifications.send_test(staff.email)[0][1].outcome == push.Outcome.SENT
     assert apns.requests[-1]["jwt"] == second
 
 

@@ -35,3 +35,20 @@ def test_a_user_without_devices_or_unknown_is_said_so(app, apns, staff):
     unknown = runner.invoke(args=["push", "test", "--user", "nobody@acme.test"])
     assert unknown.exit_code == 1
     assert "No such user" in unknown.output
+
+
+def test_an_email_in_two_accounts_needs_the_tenant(app, apns, staff):
+    from tests import factories
+
+    other = factories.make_tenant(name="Other")
+    namesake = factories.make_user(tenant=other, email=staff.email)
+    register(namesake)
+    runner = app.test_cli_runner()
+
+    ambiguous = runner.invoke(args=["push", "test", "--user", staff.email])
+    chosen = runner.invoke(args=["push", "test", "--user", staff.email, "--tenant", str(other.id)])
+
+    assert ambiguous.exit_code == 1
+    assert "add --tenant" in ambiguous.output
+    assert chosen.exit_code == 0
+    assert chosen.output.strip().endswith(": sent (200)")

@@ -106,8 +106,8 @@ def test_without_credentials_a_platform_is_skipped_and_said_once(app, monkeypatc
     register(staff)
 
     with caplog.at_level(logging.INFO):
-        first = notifications.send_test(staff)
-        second = notifications.send_test(staff)
+        first = notifications.send_test(staff.email)
+        second = notifications.send_test(staff.email)
     push.reset_backends()
 
     assert {result.outcome for _, result in first + second} == {push.Outcome.SKIPPED}
