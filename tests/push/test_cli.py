@@ -1,5 +1,6 @@
 """`flask --app wsgi push test --user EMAIL`: a test notification, and each device's result printed."""
 
+from tests import factories
 from tests.push.conftest import ANDROID_TOKEN, IOS_TOKEN, IOS_TOKEN_2, register
 
 
@@ -38,8 +39,6 @@ def test_a_user_without_devices_or_unknown_is_said_so(app, apns, staff):
 
 
 def test_an_email_in_two_accounts_needs_the_tenant(app, apns, staff):
-    from tests import factories
-
     other = factories.make_tenant(name="Other")
     namesake = factories.make_user(tenant=other, email=staff.email)
     register(namesake)
