@@ -18,6 +18,10 @@ flask_app = create_app()
 celery = flask_app.extensions["celery"]
 
 import tasks  # noqa: E402,F401  (registers the tasks with this Celery app)
+from app import push  # noqa: E402
+
+# Push backends built once, before the pool forks: a platform without credentials is logged here, once.
+push.prepare(flask_app.config)
 
 
 @worker_process_init.connect

@@ -100,6 +100,31 @@ class Config:
     WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 5)
     SIMULATOR_DELAY_SECONDS = float(os.environ.get("SIMULATOR_DELAY_SECONDS", "2"))
 
+    # Push notifications (app/push/). A backend without credentials is skipped (logged once).
+    # APNs token auth: the .p8 key's contents (or a path to it), its key id, the team id, and the
+    # app's bundle id as apns-topic (a device registered with its own bundle id uses that instead).
+    APNS_AUTH_KEY = os.environ.get("APNS_AUTH_KEY")
+    APNS_AUTH_KEY_PATH = os.environ.get("APNS_AUTH_KEY_PATH")
+    APNS_KEY_ID = os.environ.get("APNS_KEY_ID")
+    APNS_TEAM_ID = os.environ.get("APNS_TEAM_ID")
+    APNS_TOPIC = os.environ.get("APNS_TOPIC")
+    APNS_BASE_URL = os.environ.get("APNS_BASE_URL")  # unset: Apple's sandbox or production host per device
+    APNS_CA_FILE = os.environ.get("APNS_CA_FILE")  # trust a stand-in's certificate
+    # Apple refuses a provider token refreshed more often than every 20 minutes or older than an hour.
+    APNS_TOKEN_REFRESH_SECONDS = _int("APNS_TOKEN_REFRESH_SECONDS", 40 * 60)
+    # FCM HTTP v1: a service account's JSON (contents or path); the project id defaults to its own.
+    FCM_CREDENTIALS = os.environ.get("FCM_CREDENTIALS")
+    FCM_CREDENTIALS_PATH = os.environ.get("FCM_CREDENTIALS_PATH")
+    FCM_PROJECT_ID = os.environ.get("FCM_PROJECT_ID")
+    FCM_BASE_URL = os.environ.get("FCM_BASE_URL", "https://fcm.googleapis.com")
+    PUSH_TIMEOUT_SECONDS = float(os.environ.get("PUSH_TIMEOUT_SECONDS", "10"))
+    PUSH_COALESCE_SECONDS = float(
+        os.environ.get("PUSH_COALESCE_SECONDS", "3")
+    )  # a burst in one conversation: one alert
+    PUSH_MAX_ATTEMPTS = _int("PUSH_MAX_ATTEMPTS", 5)
+    PUSH_BACKOFF_BASE_SECONDS = float(os.environ.get("PUSH_BACKOFF_BASE_SECONDS", "2"))
+    PUSH_BACKOFF_MAX_SECONDS = float(os.environ.get("PUSH_BACKOFF_MAX_SECONDS", "300"))
+
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     RATELIMIT_HEADERS_ENABLED = True  # a throttled client gets Retry-After
 

@@ -6,7 +6,8 @@ wants to split them runs workers with `-Q` (see the README).
 """
 
 SENDS, WEBHOOKS, STATUS, SYNC, PERIODIC = "sends", "webhooks", "status", "sync", "periodic"
-QUEUES = (SENDS, WEBHOOKS, STATUS, SYNC, PERIODIC)
+PUSH = "push"  # notifications to phones: a slow APNs or FCM never holds a worker a send needs
+QUEUES = (SENDS, WEBHOOKS, STATUS, SYNC, PERIODIC, PUSH)
 
 SEND_MESSAGE = "messages.send"
 CHECK_STATUS = "messages.check_status"
@@ -17,6 +18,9 @@ PURGE_IDEMPOTENCY_KEYS = "messages.purge_idempotency_keys"
 PROCESS_WEBHOOK = "webhooks.process"
 RETRY_WEBHOOKS = "webhooks.retry_unprocessed"
 SYNC_GHL = "ghl.sync"
+PUSH_INBOUND = "push.inbound"
+PUSH_SEND = "push.send"
+PUSH_BADGE = "push.badge"
 
 # Every task, with its queue.
 QUEUE_OF = {
@@ -29,6 +33,9 @@ QUEUE_OF = {
     PROCESS_WEBHOOK: WEBHOOKS,
     RETRY_WEBHOOKS: PERIODIC,
     SYNC_GHL: SYNC,
+    PUSH_INBOUND: PUSH,
+    PUSH_SEND: PUSH,
+    PUSH_BADGE: PUSH,
 }
 
 # Beat's jobs: name -> seconds between runs.

@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models import ApiToken, Tenant, User
 from app.models.base import aware, utcnow
 from app.models.user import ROLES
+from app.services.devices import unregister_devices_of
 from app.services.queries import get_owned
 from app.services.unit_of_work import use_case
 
@@ -119,7 +120,9 @@ def _touch(row: ApiToken, now) -> None:
 
 @use_case
 def revoke_token(token_row: ApiToken) -> None:
+    """Sign out: the token stops working, and the phones registered with it stop getting pushes."""
     token_row.revoked_at = utcnow()
+    unregister_devices_of(token_row)
 
 
 @cache

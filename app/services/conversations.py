@@ -15,6 +15,7 @@ from app.models.conversation import CHANNELS, PROVIDER_CHANNELS
 from app.services.accounts import get_user
 from app.services.contacts import contact_search_clause, get_contact, resolve_contact
 from app.services.delivery_status import mark_inbound_read
+from app.services.notifications import notify_assigned, notify_read
 from app.services.queries import contains, get_owned, page
 from app.services.unit_of_work import conversation_exists, use_case
 
@@ -172,8 +173,11 @@ def find_or_start_open_conversation(tenant: Tenant, contact: Contact, channel: s
 
 
 @use_case(conflict=conversation_exists)
-def update_conversation(tenant: Tenant, conversation_id: int, **changes) -> Conversation:
+def update_conversation(
+    tenant: Tenant, conversation_id: int, *, actor_id: int | None = None, **changes
+) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
+    assignee_before = conversation.assigned_to
     if "assigned_to" in changes and changes["assigned_to"] is not None:
         get_user(tenant, changes["assigned_to"])
     if "metadata" in changes:
@@ -183,11 +187,20 @@ def update_conversation(tenant: Tenant, conversation_id: int, **changes) -> Conv
         setattr(conversation, key, value)
     if status is not None:
         move_to(conversation, status)
+    if conversation.assigned_to != assignee_before:
+        notify_assigned(conversation, actor_id=actor_id)  # enqueued once this use case has committed
     return conversation
 
 
 @use_case
-def assign(tenant: Tenant, conversation_id: int, user_id: int | None, *, only_if_free_for: int | None = None):
+def assign(
+    tenant: Tenant,
+    conversation_id: int,
+    user_id: int | None,
+    *,
+    only_if_free_for: int | None = None,
+    actor_id: int | None = None,
+):
     """Assign to `user_id` (of the same tenant), or unassign with None. The row is locked meanwhile.
 
     `only_if_free_for` ("assign to me"): refuse with 409 when another user already has it, so two
@@ -202,7 +215,10 @@ def assign(tenant: Tenant, conversation_id: int, user_id: int | None, *, only_if
             code="already_assigned",
             fields={"assigned_to": [conversation.assigned_to]},
         )
+    changed = conversation.assigned_to != user_id
     conversation.assigned_to = user_id
+    if changed:
+        notify_assigned(conversation, actor_id=actor_id)  # the assignee's phone, unless they took it themselves
     return conversation
 
 
@@ -251,7 +267,9 @@ def _already_open(conversation_id: int) -> Conflict:
 def mark_read(tenant: Tenant, conversation_id: int, *, up_to_message_id: int | None = None) -> tuple[Conversation, int]:
     """Mark the conversation's unread inbound messages read (all, or up to one message). Returns how many."""
     conversation = get_conversation(tenant, conversation_id)
-    return conversation, mark_inbound_read(tenant.id, conversation.id, up_to_message_id=up_to_message_id)
+    marked = mark_inbound_read(tenant.id, conversation.id, up_to_message_id=up_to_message_id)
+    notify_read(conversation, marked)  # badges that counted these go down silently, after the commit
+    return conversation, marked
 
 
 def unread_counts(tenant: Tenant) -> dict:
