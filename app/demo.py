@@ -27,6 +27,11 @@ def seed_demo():
     click.echo(f'Try: curl -H "Authorization: Bearer {token}" http://localhost:{port}/api/v1/conversations')
 
 
+def demo_widget_key() -> str | None:
+    """The demo account's widget key, for the demo page (None before `seed-demo` ran)."""
+    return db.session.scalar(sa.select(Tenant.widget_key).where(Tenant.name == DEMO_TENANT))
+
+
 def _create_demo_account() -> Tenant:
     tenant = accounts.create_tenant(DEMO_TENANT)
     accounts.create_user(tenant, email="owner@demo.test", name="Olivia Owner", role="admin", password=DEMO_PASSWORD)

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict
 from app.extensions import db
+from app.live import notify
 from app.models import Contact, Conversation, Message, Tenant
 from app.models.base import aware, utcnow
 from app.models.conversation import CHANNELS, PROVIDER_CHANNELS
@@ -177,6 +178,7 @@ def assign(tenant: Tenant, conversation_id: int, user_id: int | None, *, only_if
         )
     conversation.assigned_to = user_id
     db.session.commit()
+    notify.conversation_changed(conversation, notify.CONVERSATION_ASSIGNED)
     return conversation
 
 
@@ -184,6 +186,7 @@ def close(tenant: Tenant, conversation_id: int) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
     move_to(conversation, "closed")
     db.session.commit()
+    notify.conversation_changed(conversation, notify.CONVERSATION_CLOSED)
     return conversation
 
 
@@ -191,6 +194,7 @@ def reopen(tenant: Tenant, conversation_id: int) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
     move_to(conversation, "open")
     _commit_open_conversation()
+    notify.conversation_changed(conversation, notify.CONVERSATION_REOPENED)
     return conversation
 
 
@@ -246,6 +250,8 @@ def mark_read(tenant: Tenant, conversation_id: int, *, up_to_message_id: int | N
         query = query.where(Message.id <= up_to_message_id)
     marked = db.session.execute(query.execution_options(synchronize_session=False)).rowcount
     db.session.commit()
+    if marked:
+        notify.conversation_read(conversation)
     return conversation, marked
 
 

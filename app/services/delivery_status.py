@@ -9,6 +9,7 @@ import logging
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.live import notify
 from app.models import Message
 from app.models.base import utcnow
 from app.providers.base import DELIVERED, FAILED, PENDING, READ, SENT
@@ -64,6 +65,8 @@ def apply_status_update(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
+    if result.rowcount == 1:
+        notify.message_status_changed(tenant_id, message_id, new_status)  # announced on commit (app/live)
     if commit:
         db.session.commit()
     moved = result.rowcount == 1

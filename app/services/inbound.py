@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
+from app.live import notify
 from app.models import Contact, Conversation, Message, Tenant
 from app.models.base import utcnow
 from app.services.contacts import set_opt_out
@@ -135,6 +136,7 @@ def store_message(
             set_opt_out(contact, intent == "STOP")
             log.info("contact.opt-out-changed", extra={"tenant_id": tenant.id, "contact_id": contact.id, "to": intent})
     db.session.commit()
+    notify.message_created(message)  # live streams (app/live)
     # Push notifications plug in here (after the commit, by message id): not built yet.
     log.info(
         "message.inbound-recorded",

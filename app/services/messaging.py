@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import ChannelUnavailable, Conflict, ValidationFailed
 from app.extensions import db
+from app.live import notify
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, User, idempotency_key
 from app.models.base import aware, utcnow
 from app.models.conversation import OPT_OUT_CHANNELS
@@ -153,6 +154,7 @@ def _store_and_dispatch(tenant: Tenant, conversation: Conversation, sender: User
         if replay := _replay(tenant, draft.idempotency_key, fingerprint):
             return replay
         raise
+    notify.message_created(message)  # live streams (app/live)
     if message.delivery_status == "pending":
         # After the commit, so the worker finds the row; if the broker is down the sweeper retries.
         hand_to_worker(tenant.id, message.id)

@@ -1,0 +1,85 @@
+"""What each change looks like on the wire: one function per event type, called by the services.
+
+Payloads carry what a client needs to update its screen without another request (the message as
+the API shows it, with the sender's name), and ids only otherwise.
+"""
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.live import publish, publish_after_commit
+from app.models import Conversation, Message, User
+
+MESSAGE_CREATED = "message.created"
+MESSAGE_STATUS = "message.status"
+CONVERSATION_CREATED = "conversation.created"
+CONVERSATION_ASSIGNED = "conversation.assigned"
+CONVERSATION_CLOSED = "conversation.closed"
+CONVERSATION_REOPENED = "conversation.reopened"
+CONVERSATION_READ = "conversation.read"
+TYPING = "typing"
+
+
+def message_payload(message: Message, sender_name: str | None = None) -> dict:
+    from app.schemas.conversations import MessageSchema
+
+    if sender_name is None and message.sender_id is not None:
+        sender_name = sender_names([message.sender_id]).get(message.sender_id)
+    return {**MessageSchema().dump(message), "sender_name": sender_name}
+
+
+def sender_names(user_ids) -> dict[int, str]:
+    ids = {user_id for user_id in user_ids if user_id is not None}
+    if not ids:
+        return {}
+    return dict(db.session.execute(sa.select(User.id, User.name).where(User.id.in_(ids))).all())
+
+
+def message_created(message: Message) -> None:
+    """After the commit that stored `message` (inbound or outbound, any channel)."""
+    publish(
+        message.tenant_id,
+        MESSAGE_CREATED,
+        {"conversation_id": message.conversation_id, "channel": message.channel, "message": message_payload(message)},
+    )
+
+
+def message_status_changed(tenant_id: int, message_id: int, status: str) -> None:
+    """Inside the unit of work that moved the status; announced when it commits."""
+    conversation_id = db.session.scalar(
+        sa.select(Message.conversation_id).where(Message.id == message_id, Message.tenant_id == tenant_id)
+    )
+    data = {"conversation_id": conversation_id, "message_id": message_id, "delivery_status": status}
+    publish_after_commit(db.session, tenant_id, MESSAGE_STATUS, data)
+
+
+def conversation_changed(conversation: Conversation, type_: str) -> None:
+    """After the commit that created, assigned, closed or reopened `conversation`."""
+    publish(
+        conversation.tenant_id,
+        type_,
+        {
+            "conversation_id": conversation.id,
+            "channel": conversation.channel,
+            "status": conversation.status,
+            "assigned_to": conversation.assigned_to,
+        },
+    )
+
+
+def conversation_read(conversation: Conversation) -> None:
+    """After staff marked messages read: `read_up_to` is the newest inbound message now read."""
+    read_up_to = db.session.scalar(
+        sa.select(sa.func.max(Message.id)).where(
+            Message.tenant_id == conversation.tenant_id,
+            Message.conversation_id == conversation.id,
+            Message.direction == "inbound",
+            Message.read_at.is_not(None),
+        )
+    )
+    publish(conversation.tenant_id, CONVERSATION_READ, {"conversation_id": conversation.id, "read_up_to": read_up_to})
+
+
+def typing(tenant_id: int, conversation_id: int, *, by: str, name: str | None = None) -> None:
+    """Someone is typing: ephemeral, never logged or replayed."""
+    publish(tenant_id, TYPING, {"conversation_id": conversation_id, "by": by, "name": name}, durable=False)
