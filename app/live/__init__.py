@@ -31,10 +31,10 @@ def get_bus(app: Flask | None = None) -> BaseBus:
     return (app or current_app).extensions["live_bus"]
 
 
-def publish(tenant_id: int, type_: str, data: dict, *, durable: bool = True) -> Event | None:
+def publish(tenant_id: int, type_: str, data: dict, *, durable: bool = True, app: Flask | None = None) -> Event | None:
     """Announce a committed change to the tenant's open streams. Never raises."""
     try:
-        return get_bus().publish(tenant_id, type_, data, durable=durable)
+        return get_bus(app).publish(tenant_id, type_, data, durable=durable)
     except Exception:  # noqa: BLE001 - the change is committed; a lost event must not fail the request
         log.warning("live.publish-failed", extra={"tenant_id": tenant_id, "type": type_}, exc_info=True)
         return None
@@ -50,8 +50,8 @@ def publish_after_commit(session, tenant_id: int, type_: str, data: dict) -> Non
 def _publish_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     for app, tenant_id, type_, data in pending or ():
-        with app.app_context():
-            publish(tenant_id, type_, data)
+        # No app context pushed here: popping one would close the session mid-commit.
+        publish(tenant_id, type_, data, app=app)
 
 
 @sa.event.listens_for(Session, "after_rollback")
