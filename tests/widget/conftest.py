@@ -53,8 +53,10 @@ class Visitor:
     def conversation_url(self, path: str = "", conversation_id: int | None = None) -> str:
         return self.url(f"/conversations/{conversation_id or self.conversation_id}{path}")
 
-    def start(self, **fields):
-        response = self.client.post(self.url("/conversations"), json=fields, headers=self.headers())
+    def start(self, environ_base: dict | None = None, **fields):
+        response = self.client.post(
+            self.url("/conversations"), json=fields, headers=self.headers(), environ_base=environ_base or {}
+        )
         if response.status_code == 201:
             self.token = response.json["data"]["visitor_token"]
             self.conversation_id = response.json["data"]["conversation"]["id"]
