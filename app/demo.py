@@ -25,6 +25,8 @@ def seed_demo():
     click.echo(f"Demo token (shown once): {token}")
     port = os.environ.get("PORT", "5000")
     click.echo(f'Try: curl -H "Authorization: Bearer {token}" http://localhost:{port}/api/v1/conversations')
+    click.echo(f"Web chat demo (a sample site with the widget): http://localhost:{port}/widget/demo")
+    click.echo(f"Settings for admins: http://localhost:{port}/admin (owner@demo.test / {DEMO_PASSWORD})")
 
 
 def demo_widget_key() -> str | None:

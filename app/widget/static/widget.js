@@ -97,19 +97,35 @@
     return node;
   }
 
+  // A speech bubble drawn as SVG: no icon font or emoji font needed on the visitor's machine.
+  function chatIcon() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "28");
+    svg.setAttribute("height", "28");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z");
+    svg.appendChild(path);
+    return svg;
+  }
+
   var host = el("div", { id: "conversations-widget" });
   var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
   var style = el("style");
   style.textContent = [
     ":host{all:initial}",
+    "[hidden]{display:none!important}",
     "*{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}",
-    ".launcher{position:fixed;right:20px;bottom:20px;width:60px;height:60px;border-radius:50%;border:0;",
+    ".launcher{position:fixed;right:20px;bottom:20px;width:60px;height:60px;border-radius:50%;border:0;display:flex;align-items:center;justify-content:center;",
     "background:var(--accent);color:#fff;font-size:28px;cursor:pointer;box-shadow:0 4px 16px rgba(0,0,0,.25);z-index:2147483000}",
     ".launcher:focus-visible,button:focus-visible,textarea:focus-visible,input:focus-visible{outline:3px solid #111;outline-offset:2px}",
     ".panel{position:fixed;right:20px;bottom:92px;width:min(370px,calc(100vw - 24px));height:min(560px,calc(100vh - 112px));",
     "display:flex;flex-direction:column;background:#fff;color:#111;border-radius:14px;overflow:hidden;",
     "box-shadow:0 8px 32px rgba(0,0,0,.28);z-index:2147483000;font-size:15px}",
-    ".panel[hidden]{display:none}",
     "header{background:var(--accent);color:#fff;padding:12px 14px;display:flex;align-items:center;gap:8px}",
     "header h2{font-size:16px;margin:0;flex:1}",
     "header button{background:transparent;border:0;color:#fff;font-size:22px;cursor:pointer;min-width:44px;min-height:44px}",
@@ -140,7 +156,8 @@
   root.appendChild(style);
 
   var panel = el("section", { "class": "panel", role: "dialog", "aria-modal": "false", "aria-labelledby": "cw-title", id: "cw-panel", hidden: "" });
-  var launcher = el("button", { "class": "launcher", type: "button", "aria-label": "Open chat", "aria-expanded": "false", "aria-controls": "cw-panel" }, "\uD83D\uDCAC");
+  var launcher = el("button", { "class": "launcher", type: "button", "aria-label": "Open chat", "aria-expanded": "false", "aria-controls": "cw-panel" });
+  launcher.appendChild(chatIcon());
   var header = el("header");
   var title = el("h2", { id: "cw-title" }, "Chat with us");
   var closeButton = el("button", { type: "button", "aria-label": "Close chat" }, "\u00D7");
