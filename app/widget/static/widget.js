@@ -149,6 +149,7 @@
     "form.prechat input{border:1px solid #c9ccd2;border-radius:8px;padding:9px;font-size:15px;min-height:44px}",
     ".error{color:#b00020;font-size:13px;min-height:1em;padding:0 14px}",
     ".status{font-size:12px;color:#555;padding:0 14px}",
+    ".status,.error{margin:0}.status:empty,.error:empty{display:none}",
     ".sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
     "@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;height:100vh;height:100dvh;border-radius:0}",
     ".panel:not([hidden])~.launcher{display:none}}"
