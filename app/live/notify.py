@@ -67,6 +67,17 @@ def conversation_changed(conversation: Conversation, type_: str) -> None:
     )
 
 
+def conversation_updated(conversation: Conversation, status_before: str, assigned_before: int | None) -> None:
+    """After an update (PUT) committed: the same events as the dedicated assign/close/reopen calls."""
+    if conversation.assigned_to != assigned_before:
+        conversation_changed(conversation, CONVERSATION_ASSIGNED)
+    if conversation.status != status_before:
+        if conversation.status == "closed":
+            conversation_changed(conversation, CONVERSATION_CLOSED)
+        elif conversation.status == "open":
+            conversation_changed(conversation, CONVERSATION_REOPENED)
+
+
 def conversation_read(conversation: Conversation) -> None:
     """After staff marked messages read: `read_up_to` is the newest inbound message now read."""
     read_up_to = db.session.scalar(

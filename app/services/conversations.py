@@ -98,6 +98,7 @@ def create_conversation(
     conversation.assigned_to = assigned_to
     conversation.meta = metadata or {}
     _commit_open_conversation()
+    notify.conversation_changed(conversation, notify.CONVERSATION_CREATED)
     return conversation
 
 
@@ -147,6 +148,7 @@ def find_or_start_open_conversation(tenant: Tenant, contact: Contact, channel: s
 
 def update_conversation(tenant: Tenant, conversation_id: int, **changes) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
+    before = (conversation.status, conversation.assigned_to)
     if "assigned_to" in changes and changes["assigned_to"] is not None:
         get_user(tenant, changes["assigned_to"])
     if "metadata" in changes:
@@ -157,6 +159,7 @@ def update_conversation(tenant: Tenant, conversation_id: int, **changes) -> Conv
     if status is not None:
         move_to(conversation, status)
     _commit_open_conversation()
+    notify.conversation_updated(conversation, *before)
     return conversation
 
 

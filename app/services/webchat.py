@@ -165,17 +165,19 @@ def visitor_conversation(tenant: Tenant, conversation_id: int, token: str | None
     return conversation
 
 
-def send_visitor_message(tenant: Tenant, conversation: Conversation, body: str) -> Message:
-    """Store what the visitor wrote, through the inbound path (unread for staff), and announce it."""
+def send_visitor_message(tenant: Tenant, conversation_id: int, token: str | None, body: str) -> dict:
+    """Store what the visitor wrote, through the inbound path (unread for staff, announced live)."""
+    conversation = visitor_conversation(tenant, conversation_id, token)
     _, message = record_inbound(tenant, conversation=conversation, channel="web", body=body)
-    return message
+    return visitor_view(message, None)
 
 
-def visitor_messages(tenant: Tenant, conversation: Conversation, *, after: int | None = None) -> dict:
+def visitor_messages(tenant: Tenant, conversation_id: int, token: str | None, *, after: int | None = None) -> dict:
     """The visitor's history: the latest page, or what came after message `after` (the polling cursor).
 
     `read_up_to` is the newest of the visitor's messages staff have read (for "Read" ticks).
     """
+    conversation = visitor_conversation(tenant, conversation_id, token)
     query = sa.select(Message).where(Message.tenant_id == tenant.id, Message.conversation_id == conversation.id)
     if after is not None:
         rows = db.session.scalars(query.where(Message.id > after).order_by(Message.id).limit(HISTORY_PAGE)).all()
@@ -216,7 +218,9 @@ def visitor_view(message: Message | dict, sender_name: str | None) -> dict:
     }
 
 
-def rotate_visitor_token(conversation: Conversation) -> str:
+def rotate_visitor_token(tenant: Tenant, conversation_id: int, token: str | None) -> str:
+    """A new token for the visitor's conversation; the old one stops working at once."""
+    conversation = visitor_conversation(tenant, conversation_id, token)
     token = new_visitor_token()
     conversation.visitor_token = visitor_token_digest(token)
     db.session.commit()
@@ -224,7 +228,8 @@ def rotate_visitor_token(conversation: Conversation) -> str:
     return token
 
 
-def visitor_typing(conversation: Conversation) -> None:
+def visitor_typing(tenant: Tenant, conversation_id: int, token: str | None) -> None:
+    conversation = visitor_conversation(tenant, conversation_id, token)
     notify.typing(conversation.tenant_id, conversation.id, by="visitor", name=conversation.visitor_name)
 
 

@@ -65,10 +65,6 @@ api.after_request(add_cors_headers)
 limiter.limit(lambda: current_app.config["WIDGET_ADDRESS_RATE_LIMIT"])(api)
 
 
-def _conversation(conversation_id: int):
-    return webchat.visitor_conversation(g.widget_tenant, conversation_id, _visitor_token())
-
-
 @api.get("/config")
 def widget_config():
     """The tenant's greeting, colour and pre-chat fields."""
@@ -86,30 +82,30 @@ def start_conversation():
 
 @api.get("/conversations/<id:conversation_id>")
 def get_conversation(conversation_id):
-    return {"data": _conversation_view(_conversation(conversation_id))}
+    conversation = webchat.visitor_conversation(g.widget_tenant, conversation_id, _visitor_token())
+    return {"data": _conversation_view(conversation)}
 
 
 @api.get("/conversations/<id:conversation_id>/messages")
 def list_messages(conversation_id):
     """The latest messages, or those after `?after=<message id>` (the polling cursor)."""
     query = _load(MessagesQuery(), request.args.to_dict())
-    conversation = _conversation(conversation_id)
-    return {"data": webchat.visitor_messages(g.widget_tenant, conversation, after=query.get("after"))}
+    messages = webchat.visitor_messages(g.widget_tenant, conversation_id, _visitor_token(), after=query.get("after"))
+    return {"data": messages}
 
 
 @api.post("/conversations/<id:conversation_id>/messages")
 @limiter.limit(lambda: current_app.config["WIDGET_MESSAGE_RATE_LIMIT"], key_func=by_visitor_token)
 def send_message(conversation_id):
-    conversation = _conversation(conversation_id)
     fields = _load(VisitorMessageSchema(), request.get_json(silent=True))
-    message = webchat.send_visitor_message(g.widget_tenant, conversation, fields["message"])
-    return {"data": webchat.visitor_view(message, None)}, 201
+    message = webchat.send_visitor_message(g.widget_tenant, conversation_id, _visitor_token(), fields["message"])
+    return {"data": message}, 201
 
 
 @api.post("/conversations/<id:conversation_id>/typing")
 @limiter.limit(lambda: current_app.config["WIDGET_TYPING_RATE_LIMIT"], key_func=by_visitor_token)
 def typing(conversation_id):
-    webchat.visitor_typing(_conversation(conversation_id))
+    webchat.visitor_typing(g.widget_tenant, conversation_id, _visitor_token())
     return "", 204
 
 
@@ -117,13 +113,13 @@ def typing(conversation_id):
 @limiter.limit(lambda: current_app.config["WIDGET_START_RATE_LIMIT"], key_func=by_visitor_token)
 def rotate_token(conversation_id):
     """A new visitor token for this conversation; the old one stops working at once."""
-    return {"data": {"visitor_token": webchat.rotate_visitor_token(_conversation(conversation_id))}}
+    return {"data": {"visitor_token": webchat.rotate_visitor_token(g.widget_tenant, conversation_id, _visitor_token())}}
 
 
 @api.get("/conversations/<id:conversation_id>/events")
 def events(conversation_id):
     """Server-Sent Events for this conversation: staff replies, typing, read receipts."""
-    conversation = _conversation(conversation_id)
+    conversation = webchat.visitor_conversation(g.widget_tenant, conversation_id, _visitor_token())
     config = current_app.config
     stream = event_stream(
         live.get_bus(),

@@ -42,6 +42,23 @@ def test_the_staff_stream_carries_a_visitor_message_and_the_conversation_changes
     assert all(event["id"] for event in events)
 
 
+def test_updates_through_put_are_announced_like_the_dedicated_calls(api, visitor, admin):
+    visitor.start()
+    _, chunks = open_stream(api.client, "/api/v1/events", api.headers)
+
+    api.put(f"/api/v1/conversations/{visitor.conversation_id}", json={"status": "closed", "assigned_to": admin.id})
+    api.put(f"/api/v1/conversations/{visitor.conversation_id}", json={"metadata": {"vip": True}})  # nothing to tell
+    api.put(f"/api/v1/conversations/{visitor.conversation_id}", json={"status": "open"})
+
+    events = read_events(chunks, 3)
+    assert [event["event"] for event in events] == [
+        "conversation.assigned",
+        "conversation.closed",
+        "conversation.reopened",
+    ]
+    assert nothing_more(chunks)
+
+
 def test_another_tenants_stream_hears_nothing(api, other_api, visitor):
     visitor.start()
     _, theirs = open_stream(other_api.client, "/api/v1/events", other_api.headers)
