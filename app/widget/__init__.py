@@ -61,8 +61,17 @@ def check_request():
 
 
 api.after_request(add_cors_headers)
-# Every widget call counts against the client address; the routes below add per-token limits.
+# Every widget call counts against the client address; some routes add a limit of their own
+# (override_defaults=False: in addition to the address limit, not instead of it).
 limiter.limit(lambda: current_app.config["WIDGET_ADDRESS_RATE_LIMIT"])(api)
+
+
+def per_visitor_token(setting: str):
+    return limiter.limit(lambda: current_app.config[setting], key_func=by_visitor_token, override_defaults=False)
+
+
+def per_client_address(setting: str):
+    return limiter.limit(lambda: current_app.config[setting], override_defaults=False)
 
 
 @api.get("/config")
@@ -72,7 +81,7 @@ def widget_config():
 
 
 @api.post("/conversations")
-@limiter.limit(lambda: current_app.config["WIDGET_START_RATE_LIMIT"])
+@per_client_address("WIDGET_START_RATE_LIMIT")
 def start_conversation():
     """Start a conversation; the answer's `visitor_token` is shown only here."""
     fields = _load(StartSchema(), request.get_json(silent=True))
@@ -95,7 +104,7 @@ def list_messages(conversation_id):
 
 
 @api.post("/conversations/<id:conversation_id>/messages")
-@limiter.limit(lambda: current_app.config["WIDGET_MESSAGE_RATE_LIMIT"], key_func=by_visitor_token)
+@per_visitor_token("WIDGET_MESSAGE_RATE_LIMIT")
 def send_message(conversation_id):
     fields = _load(VisitorMessageSchema(), request.get_json(silent=True))
     message = webchat.send_visitor_message(g.widget_tenant, conversation_id, _visitor_token(), fields["message"])
@@ -103,14 +112,14 @@ def send_message(conversation_id):
 
 
 @api.post("/conversations/<id:conversation_id>/typing")
-@limiter.limit(lambda: current_app.config["WIDGET_TYPING_RATE_LIMIT"], key_func=by_visitor_token)
+@per_visitor_token("WIDGET_TYPING_RATE_LIMIT")
 def typing(conversation_id):
     webchat.visitor_typing(g.widget_tenant, conversation_id, _visitor_token())
     return "", 204
 
 
 @api.post("/conversations/<id:conversation_id>/token")
-@limiter.limit(lambda: current_app.config["WIDGET_START_RATE_LIMIT"], key_func=by_visitor_token)
+@per_visitor_token("WIDGET_START_RATE_LIMIT")
 def rotate_token(conversation_id):
     """A new visitor token for this conversation; the old one stops working at once."""
     return {"data": {"visitor_token": webchat.rotate_visitor_token(g.widget_tenant, conversation_id, _visitor_token())}}

@@ -264,3 +264,15 @@ def test_the_widget_script_and_the_demo_page_are_served(client, widget_tenant):
     assert b"innerHTML" not in script.data
     assert demo.status_code == 200
     assert f'data-key="{widget_tenant.widget_key}"'.encode() in demo.data
+
+
+def test_the_address_limit_also_covers_routes_with_their_own_per_token_limit(app, client, widget_tenant):
+    visitor = Visitor(client, widget_tenant.widget_key)
+    visitor.start()
+    app.config["WIDGET_ADDRESS_RATE_LIMIT"] = "3 per minute"
+    try:
+        statuses = [visitor.say(f"n{n}").status_code for n in range(4)]
+    finally:
+        app.config["WIDGET_ADDRESS_RATE_LIMIT"] = "300 per minute"
+
+    assert statuses[-1] == 429
