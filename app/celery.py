@@ -2,11 +2,13 @@
 
 import logging
 import time
+from collections.abc import Callable
 
 from celery import Celery, Task
 from flask import Flask, current_app, has_app_context
 
 from app import jobs
+from app.services.unit_of_work import separate_use_case
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +21,8 @@ def celery_init_app(app: Flask) -> Celery:
     class FlaskTask(Task):
         def __call__(self, *args, **kwargs):
             if has_app_context():  # run in-process (eager) from a request: its context and session
-                return self.run(*args, **kwargs)
+                with separate_use_case():  # ... but its own unit of work, as in a worker
+                    return self.run(*args, **kwargs)
             # Each task in its own app context, leaving no session behind for the next one.
             with app.app_context():
                 try:
@@ -31,15 +34,23 @@ def celery_init_app(app: Flask) -> Celery:
 
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])
+    celery_app.conf.task_routes = {name: {"queue": queue} for name, queue in jobs.QUEUE_OF.items()}
+    celery_app.conf.task_default_queue = jobs.PERIODIC
     celery_app.conf.beat_schedule = {
-        "sweep-unsent-messages": {"task": jobs.SWEEP_UNSENT, "schedule": 15.0},
-        "poll-delivery-status": {"task": jobs.POLL_STATUSES, "schedule": 60.0},
-        "forget-idempotency-keys": {"task": jobs.PURGE_IDEMPOTENCY_KEYS, "schedule": 3600.0},
-        "retry-unprocessed-webhooks": {"task": jobs.RETRY_WEBHOOKS, "schedule": 30.0},
+        name: {"task": name, "schedule": every} for name, every in jobs.PERIODIC_JOBS.items()
     }
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app
+
+
+_instead: Callable | None = None
+
+
+def enqueue_instead(recorder: Callable | None) -> None:
+    """Hand every enqueue to `recorder` (tests), or to the broker again with None. The one seam."""
+    global _instead
+    _instead = recorder
 
 
 def enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
@@ -49,6 +60,8 @@ def enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
     committed, and the sweeper task picks up whatever was not enqueued. Without a broker
     (development), a registered task runs here and now.
     """
+    if _instead is not None:
+        return _instead(task_name, *args, countdown=countdown)
     celery_app: Celery = current_app.extensions["celery"]
     if celery_app.conf.task_always_eager:
         task = celery_app.tasks.get(task_name)

@@ -123,9 +123,19 @@ def ghl():
 @click.option("--restart", is_flag=True, help="Start from the newest conversation instead of resuming.")
 def sync_ghl(tenant_id, max_conversations, restart):
     """Backfill the tenant's recent GHL conversations and messages. Safe to run again."""
-    from app.services.ghl_sync import sync_tenant
+    import time
 
-    state = sync_tenant(tenant_id, max_conversations=max_conversations, restart=restart)
+    from app.services.ghl_sync import sync_tenant
+    from app.services.retries import RetryLater
+
+    while True:
+        try:
+            state = sync_tenant(tenant_id, max_conversations=max_conversations, restart=restart)
+            break
+        except RetryLater as later:  # GHL's budget is spent for now; this process (not a worker) may wait
+            click.echo(f"Waiting {later.countdown:.1f} s for GHL's rate limit...")
+            time.sleep(later.countdown)
+            restart = False  # resume from the saved cursor
     click.echo(f"Imported {state['conversations']} conversations, {state['messages']} messages seen.")
 
 
@@ -136,14 +146,14 @@ def periodic_jobs(every, once):
     """Run beat's jobs in this process: for development without Redis (production runs celery beat)."""
     import time
 
-    from app.services import sending, webhook_events
+    from app.services import delivery, webhook_events
 
     while True:
         try:
-            swept = sending.sweep_unsent()
-            polled = sending.poll_statuses()
+            swept = delivery.sweep_unsent()
+            polled = delivery.poll_statuses()
             retried = webhook_events.retry_unprocessed()
-            sending.purge_idempotency_keys()
+            delivery.purge_idempotency_keys()
             if swept or polled or retried:
                 click.echo(f"re-enqueued {swept} sends, {retried} webhook events; {polled} status checks")
         except Exception:  # e.g. SQLite busy with the web process: try again next round

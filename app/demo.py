@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Tenant, User
-from app.services import accounts, contacts, conversations, inbound, messaging
+from app.providers.base import CallOutcome, ProviderMessage
+from app.services import accounts, contacts, conversations, inbound, messages
 
 DEMO_TENANT = "Demo Barbershop"
 DEMO_PASSWORD = "demo-password"
@@ -50,17 +51,13 @@ def _create_demo_account() -> Tenant:
     inbound.record_inbound(tenant, contact=john, channel="sms", body="Hi! Do you have a slot on Saturday?")
     inbound.record_inbound(tenant, contact=john, channel="sms", body="Morning is best for me.")
     inbound.record_inbound(tenant, contact=maria, channel="whatsapp", body="Can I bring my son along too?")
-    inbound.record_inbound(
-        tenant,
-        contact=lee,
-        channel="voice",
-        body="Voicemail: calling about my appointment",
-        call_duration_seconds=42,
-        recording_url="https://example.com/recordings/demo.mp3",
+    voicemail = CallOutcome(
+        "voicemail", recording_url="https://example.com/recordings/demo.mp3", recording_duration_seconds=42
     )
+    inbound.record_message(tenant, ProviderMessage(channel="voice", call=voicemail), contact=lee)
     visitor = conversations.create_conversation(
         tenant, channel="web", visitor_name="Alex Visitor", visitor_email="alex@example.com"
     )
     inbound.record_inbound(tenant, conversation=visitor, channel="web", body="What are your opening hours?")
-    messaging.send_message(tenant, visitor.id, staff, messaging.Draft("We're open 9-6, Tuesday to Saturday!"))
+    messages.send_message(tenant, visitor.id, staff, messages.Draft("We're open 9-6, Tuesday to Saturday!"))
     return tenant

@@ -1,4 +1,12 @@
-"""Task names, shared by app/ (which enqueues by name) and tasks/ (which registers them)."""
+"""Task names and their queues, shared by app/ (which enqueues by name) and tasks/ (which registers them).
+
+Each kind of work has a queue of its own, so a long GHL backfill or a burst of webhooks cannot hold
+the workers a customer's text needs. The Procfile's worker consumes them all; a deployment that
+wants to split them runs workers with `-Q` (see the README).
+"""
+
+SENDS, WEBHOOKS, STATUS, SYNC, PERIODIC = "sends", "webhooks", "status", "sync", "periodic"
+QUEUES = (SENDS, WEBHOOKS, STATUS, SYNC, PERIODIC)
 
 SEND_MESSAGE = "messages.send"
 CHECK_STATUS = "messages.check_status"
@@ -8,3 +16,23 @@ PURGE_IDEMPOTENCY_KEYS = "messages.purge_idempotency_keys"
 PROCESS_WEBHOOK = "webhooks.process"
 RETRY_WEBHOOKS = "webhooks.retry_unprocessed"
 SYNC_GHL = "ghl.sync"
+
+# Every task, with its queue.
+QUEUE_OF = {
+    SEND_MESSAGE: SENDS,
+    CHECK_STATUS: STATUS,
+    SWEEP_UNSENT: PERIODIC,
+    POLL_STATUSES: PERIODIC,
+    PURGE_IDEMPOTENCY_KEYS: PERIODIC,
+    PROCESS_WEBHOOK: WEBHOOKS,
+    RETRY_WEBHOOKS: PERIODIC,
+    SYNC_GHL: SYNC,
+}
+
+# Beat's jobs: name -> seconds between runs.
+PERIODIC_JOBS = {
+    SWEEP_UNSENT: 15.0,
+    POLL_STATUSES: 60.0,
+    PURGE_IDEMPOTENCY_KEYS: 3600.0,
+    RETRY_WEBHOOKS: 30.0,
+}

@@ -1,10 +1,13 @@
 import pytest
 from sqlalchemy.orm import scoped_session, sessionmaker
 
+from app import celery as app_celery
 from app.extensions import db as _db
 from app.extensions import limiter
+from app.services import provider_registry
 from config import TestConfig
 from tests import factories
+from tests.queue import RecordingQueue, refuse
 from tests.services import migrated_app
 
 
@@ -61,3 +64,32 @@ def api(client, admin):
 @pytest.fixture
 def staff_api(client, staff):
     return factories.ApiClient(client, factories.make_token(user=staff))
+
+
+@pytest.fixture
+def use_provider():
+    """Serve every tenant with a stand-in provider for this test: `use_provider(fake)`. The one seam."""
+    yield provider_registry.use_instead
+    provider_registry.use_instead(None)
+
+
+@pytest.fixture(autouse=True)
+def enqueues_are_expected():
+    """An enqueue the test did not ask for fails it, instead of vanishing into a broker nobody reads."""
+    app_celery.enqueue_instead(refuse)
+    yield
+    app_celery.enqueue_instead(None)
+
+
+@pytest.fixture
+def queue(enqueues_are_expected) -> RecordingQueue:
+    """Enqueues by name, recorded instead of reaching a broker."""
+    recorder = RecordingQueue()
+    app_celery.enqueue_instead(recorder.enqueue)
+    return recorder
+
+
+@pytest.fixture
+def real_broker(enqueues_are_expected):
+    """Enqueues go to the app's own broker (a live Redis, or in-process without one)."""
+    app_celery.enqueue_instead(None)

@@ -21,7 +21,7 @@ from app.schemas.conversations import (
     SendSchema,
     UnreadSchema,
 )
-from app.services import conversations, messaging
+from app.services import conversations, messages
 
 blp = Blueprint("conversations", __name__, description="The unified inbox: every channel, one model")
 blp.before_request(require_bearer_token)
@@ -44,14 +44,14 @@ IDEMPOTENCY_KEY_DOC = {
 }
 
 
-def _draft(fields: dict) -> messaging.Draft:
+def _draft(fields: dict) -> messages.Draft:
     key = request.headers.get("Idempotency-Key", "").strip() or None
     if key and len(key) > 255:
         raise ValidationFailed(fields={"Idempotency-Key": ["At most 255 characters."]})
-    return messaging.Draft(body=fields["message"], media_urls=tuple(fields["media_urls"]), idempotency_key=key)
+    return messages.Draft(body=fields["message"], media_urls=tuple(fields["media_urls"]), idempotency_key=key)
 
 
-def _sent(sent: messaging.Sent):
+def _sent(sent: messages.Sent):
     """The seed's send response; a replayed Idempotency-Key answers the same, marked by a header."""
     body = {
         "data": {"conversation": sent.conversation, "message": sent.message, "status": sent.message.delivery_status}
@@ -89,7 +89,7 @@ def unread():
 @blp.doc(**IDEMPOTENCY_KEY_DOC)
 def send(fields):
     """Send to a contact or a phone number; finds or starts the open conversation on that channel."""
-    sent = messaging.send_to_contact(
+    sent = messages.send_to_contact(
         g.tenant,
         g.user,
         _draft(fields),
@@ -147,7 +147,7 @@ def reopen(conversation_id):
 @blp.response(200, envelope(MessageSchema, many=True, meta=MessagesMetaSchema))
 def list_messages(query, conversation_id):
     """Messages, oldest first within a page; pages go back in time with `offset` or the `before` cursor."""
-    rows, total, next_before = messaging.list_messages(g.tenant, conversation_id, **query)
+    rows, total, next_before = messages.list_messages(g.tenant, conversation_id, **query)
     return {"data": rows, "meta": {**_page_meta(query, total), "next_before": next_before}}
 
 
@@ -157,7 +157,7 @@ def list_messages(query, conversation_id):
 @blp.doc(**IDEMPOTENCY_KEY_DOC)
 def send_message(fields, conversation_id):
     """Send a message in this conversation (reopens it if closed)."""
-    return _sent(messaging.send_message(g.tenant, conversation_id, g.user, _draft(fields)))
+    return _sent(messages.send_message(g.tenant, conversation_id, g.user, _draft(fields)))
 
 
 @blp.post("/conversations/<id:conversation_id>/read")

@@ -1,13 +1,14 @@
-"""What each change looks like on the wire: one function per event type, called by the services.
+"""What each change looks like on the wire: one function per event, called inside the use case.
 
 Payloads carry what a client needs to update its screen without another request (the message as
-the API shows it, with the sender's name), and ids only otherwise.
+the API shows it, with the sender's name), and ids otherwise. Each is built just before the
+commit and published after it (app.live.publish_on_commit).
 """
 
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.live import publish, publish_after_commit
+from app.live import publish, publish_on_commit
 from app.models import Conversation, Message, User
 
 MESSAGE_CREATED = "message.created"
@@ -36,29 +37,36 @@ def sender_names(user_ids) -> dict[int, str]:
 
 
 def message_created(message: Message) -> None:
-    """After the commit that stored `message` (inbound or outbound, any channel)."""
-    publish(
+    """A message was stored (inbound or outbound, any channel)."""
+    publish_on_commit(
         message.tenant_id,
         MESSAGE_CREATED,
-        {"conversation_id": message.conversation_id, "channel": message.channel, "message": message_payload(message)},
+        lambda: {
+            "conversation_id": message.conversation_id,
+            "channel": message.channel,
+            "message": message_payload(message),
+        },
     )
 
 
 def message_status_changed(tenant_id: int, message_id: int, status: str) -> None:
-    """Inside the unit of work that moved the status; announced when it commits."""
-    conversation_id = db.session.scalar(
-        sa.select(Message.conversation_id).where(Message.id == message_id, Message.tenant_id == tenant_id)
-    )
-    data = {"conversation_id": conversation_id, "message_id": message_id, "delivery_status": status}
-    publish_after_commit(db.session, tenant_id, MESSAGE_STATUS, data)
+    """A message's delivery status moved forward."""
+
+    def build() -> dict:
+        conversation_id = db.session.scalar(
+            sa.select(Message.conversation_id).where(Message.id == message_id, Message.tenant_id == tenant_id)
+        )
+        return {"conversation_id": conversation_id, "message_id": message_id, "delivery_status": status}
+
+    publish_on_commit(tenant_id, MESSAGE_STATUS, build)
 
 
 def conversation_changed(conversation: Conversation, type_: str) -> None:
-    """After the commit that created, assigned, closed or reopened `conversation`."""
-    publish(
+    """A conversation was created, assigned, closed or reopened."""
+    publish_on_commit(
         conversation.tenant_id,
         type_,
-        {
+        lambda: {
             "conversation_id": conversation.id,
             "channel": conversation.channel,
             "status": conversation.status,
@@ -68,7 +76,7 @@ def conversation_changed(conversation: Conversation, type_: str) -> None:
 
 
 def conversation_updated(conversation: Conversation, status_before: str, assigned_before: int | None) -> None:
-    """After an update (PUT) committed: the same events as the dedicated assign/close/reopen calls."""
+    """An update (PUT): the same events as the dedicated assign/close/reopen calls."""
     if conversation.assigned_to != assigned_before:
         conversation_changed(conversation, CONVERSATION_ASSIGNED)
     if conversation.status != status_before:
@@ -79,18 +87,22 @@ def conversation_updated(conversation: Conversation, status_before: str, assigne
 
 
 def conversation_read(conversation: Conversation) -> None:
-    """After staff marked messages read: `read_up_to` is the newest inbound message now read."""
-    read_up_to = db.session.scalar(
-        sa.select(sa.func.max(Message.id)).where(
-            Message.tenant_id == conversation.tenant_id,
-            Message.conversation_id == conversation.id,
-            Message.direction == "inbound",
-            Message.read_at.is_not(None),
+    """Staff marked messages read: `read_up_to` is the newest inbound message now read."""
+
+    def build() -> dict:
+        read_up_to = db.session.scalar(
+            sa.select(sa.func.max(Message.id)).where(
+                Message.tenant_id == conversation.tenant_id,
+                Message.conversation_id == conversation.id,
+                Message.direction == "inbound",
+                Message.read_at.is_not(None),
+            )
         )
-    )
-    publish(conversation.tenant_id, CONVERSATION_READ, {"conversation_id": conversation.id, "read_up_to": read_up_to})
+        return {"conversation_id": conversation.id, "read_up_to": read_up_to}
+
+    publish_on_commit(conversation.tenant_id, CONVERSATION_READ, build)
 
 
 def typing(tenant_id: int, conversation_id: int, *, by: str, name: str | None = None) -> None:
-    """Someone is typing: ephemeral, never logged or replayed."""
+    """Someone is typing: ephemeral, published at once, never logged or replayed."""
     publish(tenant_id, TYPING, {"conversation_id": conversation_id, "by": by, "name": name}, durable=False)

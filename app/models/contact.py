@@ -1,7 +1,7 @@
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, synonym
 
 from app.extensions import db
 from app.models.base import BigId, Timestamps, partial_index, tenant_fk
@@ -30,6 +30,9 @@ class Contact(Timestamps, db.Model):
     phone: Mapped[str | None] = mapped_column(sa.String(32))  # E.164
     email: Mapped[str | None] = mapped_column(sa.String(320))
     ghl_contact_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # The provider's own id for this person. Only GHL keeps contacts, and the seed's API names the
+    # column after it; the services speak of the provider's id.
+    provider_contact_id = synonym("ghl_contact_id")
     # Set when the contact texts STOP (or the provider says they did); cleared by START.
     sms_opted_out_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 

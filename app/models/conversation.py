@@ -3,7 +3,7 @@ import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 
 from app.extensions import db
 from app.models.base import BigId, JsonDoc, Timestamps, partial_index, tenant_fk
@@ -60,6 +60,8 @@ class Conversation(Timestamps, db.Model):
     visitor_phone: Mapped[str | None] = mapped_column(sa.String(32))
     visitor_token: Mapped[str | None] = mapped_column(sa.String(64), unique=True, default=unusable_visitor_token)
     ghl_conversation_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    # The provider's own thread id (only GHL keeps threads; the seed's API names the column after it).
+    provider_conversation_id = synonym("ghl_conversation_id")
     contact_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("contacts.id", ondelete="SET NULL"))
     assigned_to: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("users.id", ondelete="SET NULL"))
     last_message_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

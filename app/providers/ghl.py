@@ -14,15 +14,25 @@ from urllib.parse import quote
 import requests
 
 from app.providers.base import (
-    DELIVERED,
     FAILED,
-    READ,
     SENT,
+    HistoryConversation,
+    HistoryPage,
     OutboundMessage,
+    ProviderContact,
     ProviderError,
+    ProviderIds,
+    RateBudget,
     Recipient,
     SendReceipt,
     StatusReport,
+)
+from app.providers.ghl_payloads import (
+    IN_FLIGHT_STATUSES,  # noqa: F401 (GHL's vocabulary, with the statuses below)
+    contact_from,
+    ghl_status_to_ours,
+    history_conversation,
+    history_message,
 )
 
 GHL_API = "https://services.leadconnectorhq.com"
@@ -31,23 +41,6 @@ CONTACTS_VERSION = "2021-07-28"  # ... and every /contacts/* operation
 
 # SendMessageBodyDto.type values for the channels we send on.
 _MESSAGE_TYPES = {"sms": "SMS", "whatsapp": "WhatsApp"}
-
-# GetMessageResponseDto.status -> ours, for the states that say something final. pending,
-# scheduled and queued are still inside GHL and map to None. connected (calls), opened and
-# clicked (email) all mean the recipient has it. clicked, opt_out and queued are in the spec's
-# enum but not in providers.md's list.
-_FINAL_STATUSES = {
-    "sent": SENT,
-    "delivered": DELIVERED,
-    "connected": DELIVERED,
-    "opened": DELIVERED,
-    "clicked": DELIVERED,
-    "read": READ,
-    "undelivered": FAILED,
-    "failed": FAILED,
-    "opt_out": FAILED,
-}
-IN_FLIGHT_STATUSES = frozenset({"pending", "scheduled", "queued"})
 
 # GHL refuses a send to a contact on do-not-disturb with a 4xx whose text says so; there is no
 # error code for it in the spec, so the text is all we have.
@@ -66,14 +59,6 @@ def shared_session() -> requests.Session:
     if _pid_session is None or _pid_session[0] != os.getpid():
         _pid_session = (os.getpid(), requests.Session())
     return _pid_session[1]
-
-
-def ghl_status_to_ours(status: str | None) -> str | None:
-    """Our delivery status for a GHL message status, or None while GHL has nothing final.
-
-    Shared with the webhook code (OutboundMessage events carry the same `status`).
-    """
-    return _FINAL_STATUSES.get((status or "").lower())
 
 
 def classify_ghl_response(response: requests.Response) -> ProviderError:
@@ -107,6 +92,8 @@ def network_error(exc: requests.RequestException) -> ProviderError:
 
 
 class GhlProvider:
+    """Sends through GHL (the messaging port) and reads its contacts and history (the directory port)."""
+
     name = "ghl"
 
     def __init__(
@@ -118,10 +105,13 @@ class GhlProvider:
         conversations_version: str = CONVERSATIONS_VERSION,
         contacts_version: str = CONTACTS_VERSION,
         timeout: float = 10.0,
+        rate_limit: str | None = None,
         session: requests.Session | None = None,
     ):
         self.api_key = api_key
         self.location_id = location_id
+        # GHL's limit is per location, shared by every call we make for it (sends and reads alike).
+        self.rate_budget = RateBudget(rate_limit, f"ghl:{location_id}") if rate_limit else None
         self.base_url = api_base_url.rstrip("/")
         # Both versions are settings: GHL publishes newer ones (providers.md).
         self.conversations_version = conversations_version
@@ -136,24 +126,21 @@ class GhlProvider:
                 f"GHL sending on channel {message.channel!r} is not supported.", code="unsupported_channel"
             )
         # GHL sends to contacts, not numbers: the contact must exist first (providers.md).
-        contact_id = message.recipient.ghl_contact_id or self._upsert_contact(message.recipient)
+        contact_id = message.recipient.provider_contact_id or self._upsert_contact(message.recipient)
         body = {"type": message_type, "contactId": contact_id, "message": message.body}
         if message.media_urls:
             body["attachments"] = list(message.media_urls)
         try:
             answer = self._request("POST", "/conversations/messages", self.conversations_version, json=body)
         except ProviderError as exc:
-            exc.details.setdefault("ghl_contact_id", contact_id)  # worth keeping even when the send failed
+            exc.provider_contact_id = contact_id  # worth keeping even when the send failed
             raise
         message_id = answer.get("messageId")
         if not message_id:
             raise ProviderError("GHL accepted the message but returned no messageId.", code="bad_response")
         return SendReceipt(
-            provider_message_id=message_id,
-            ghl_message_id=message_id,
+            ids=ProviderIds(message=message_id, contact=contact_id, conversation=answer.get("conversationId")),
             status=ghl_status_to_ours(answer.get("status")) or SENT,
-            ghl_contact_id=contact_id,
-            ghl_conversation_id=answer.get("conversationId"),
         )
 
     def fetch_status(self, provider_message_id: str) -> StatusReport:
@@ -181,45 +168,54 @@ class GhlProvider:
                 raise
             raise ProviderError(exc.message, code=exc.code, bad_credentials=True, details=exc.details) from exc
 
-    # Reading history back, for the two-way sync (not part of the sending port).
+    # The directory port: GHL's contacts and history, for webhooks and the two-way sync.
 
-    def search_conversations(self, *, limit: int = 50, start_after: int | None = None) -> tuple[list[dict], int | None]:
+    def get_contact(self, provider_contact_id: str) -> ProviderContact | None:
+        """One contact (get-contact): webhooks name contacts only by id, this gives their phone and name."""
+        try:
+            answer = self._request("GET", f"/contacts/{quote(provider_contact_id, safe='')}", self.contacts_version)
+        except ProviderError as exc:
+            if exc.details.get("http_status") == 404:
+                return None
+            raise
+        return contact_from(answer.get("contact") or {})
+
+    def conversations_page(self, cursor, limit: int = 50) -> HistoryPage:
         """A page of the location's conversations, most recent activity first (search-conversation).
 
-        Returns the conversations and the cursor for the next page (None at the end). GHL pages by
-        `startAfterDate`: the sort value of the last conversation of the previous page.
+        GHL pages by `startAfterDate`: the sort value of the last conversation of the previous page.
         """
         params = {"locationId": self.location_id, "limit": limit, "sort": "desc", "sortBy": "last_message_date"}
-        if start_after is not None:
-            params["startAfterDate"] = start_after
+        if cursor is not None:
+            params["startAfterDate"] = cursor
         answer = self._request("GET", "/conversations/search", self.conversations_version, params=params)
-        conversations = answer.get("conversations") or []
+        conversations = [row for row in answer.get("conversations") or [] if row.get("id")]
         last = conversations[-1] if len(conversations) == limit else None
-        cursor = (last.get("sort") or [None])[0] if last else None
-        return conversations, cursor if isinstance(cursor, int | float) else None
+        next_cursor = (last.get("sort") or [None])[0] if last else None
+        return HistoryPage(
+            [history_conversation(row) for row in conversations],
+            next_cursor if isinstance(next_cursor, int | float) else None,
+        )
 
-    def list_messages(
-        self, conversation_id: str, *, limit: int = 100, last_message_id: str | None = None
-    ) -> tuple[list[dict], str | None]:
-        """A page of a conversation's messages, newest first (get-messages), and the next page's cursor."""
+    def messages_page(self, conversation: HistoryConversation, cursor, limit: int = 100) -> HistoryPage:
+        """A page of a conversation's messages, newest first (get-messages), for channels we carry."""
         params = {"limit": limit}
-        if last_message_id:
-            params["lastMessageId"] = last_message_id
+        if cursor:
+            params["lastMessageId"] = cursor
         answer = self._request(
             "GET",
-            f"/conversations/{quote(conversation_id, safe='')}/messages",
+            f"/conversations/{quote(conversation.provider_conversation_id, safe='')}/messages",
             self.conversations_version,
             params=params,
         )
         # Seen both nested ({"messages": {"messages": [...], "nextPage", "lastMessageId"}}) and flat.
         page = answer["messages"] if isinstance(answer.get("messages"), dict) else answer
         messages = page.get("messages") or []
-        return messages, page.get("lastMessageId") if page.get("nextPage") else None
-
-    def get_contact(self, contact_id: str) -> dict:
-        """One contact (get-contact): webhooks name contacts only by id, this gives their phone and name."""
-        answer = self._request("GET", f"/contacts/{quote(contact_id, safe='')}", self.contacts_version)
-        return answer.get("contact") or {}
+        translated = [history_message(message, conversation) for message in messages]
+        return HistoryPage(
+            [message for message in translated if message is not None],
+            page.get("lastMessageId") if page.get("nextPage") and messages else None,
+        )
 
     def _upsert_contact(self, recipient: Recipient) -> str:
         """POST /contacts/upsert (upsert-contact): finds the contact by phone/email or creates it."""

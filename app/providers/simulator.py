@@ -18,6 +18,7 @@ from app.providers.base import (
     SENT,
     OutboundMessage,
     ProviderError,
+    ProviderIds,
     SendReceipt,
     StatusReport,
 )
@@ -27,6 +28,7 @@ _WILL_FAIL, _WILL_DELIVER = "F", "D"
 
 class SimulatorProvider:
     name = "simulator"
+    rate_budget = None  # sends nothing, so nothing to share
 
     def __init__(self, *, report_after: float = 2.0):
         self.report_after = report_after
@@ -40,7 +42,9 @@ class SimulatorProvider:
         outcome = _WILL_FAIL if phone.endswith("0000") else _WILL_DELIVER
         # The outcome travels in the id, so the simulator keeps no state between send and report.
         return SendReceipt(
-            provider_message_id=f"SIM{outcome}{uuid.uuid4().hex}", status=SENT, check_status_after=self.report_after
+            ids=ProviderIds(message=f"SIM{outcome}{uuid.uuid4().hex}"),
+            status=SENT,
+            check_status_after=self.report_after,
         )
 
     def fetch_status(self, provider_message_id: str) -> StatusReport:

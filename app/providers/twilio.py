@@ -18,6 +18,8 @@ from app.providers.base import (
     SENT,
     OutboundMessage,
     ProviderError,
+    ProviderIds,
+    RateBudget,
     SendReceipt,
     StatusReport,
 )
@@ -126,10 +128,22 @@ class TwilioProvider:
         messaging_service_sid: str | None = None,
         api_base_url: str = TWILIO_API,
         timeout: float = 10.0,
+        status_callback_url: str | None = None,
+        number_rate_limit: str | None = None,
+        service_rate_limit: str | None = None,
     ):
         self.account_sid = account_sid
         self.phone_number = phone_number
         self.messaging_service_sid = messaging_service_sid
+        self.status_callback_url = status_callback_url  # where Twilio reports delivery: our webhook
+        # A long code sends about 1 message/s, a messaging service spreads over its pool: the budget
+        # belongs to the sender, whichever tenants share it.
+        if messaging_service_sid:
+            self.rate_budget = RateBudget(service_rate_limit, f"twilio:{messaging_service_sid}")
+        else:
+            self.rate_budget = RateBudget(number_rate_limit, f"twilio:{phone_number}") if phone_number else None
+        if self.rate_budget is not None and not self.rate_budget.limit:
+            self.rate_budget = None
         self.http_client = RebasedHttpClient(base_url=api_base_url, timeout=timeout)
         # One client (and so one pooled requests.Session) per adapter instance.
         self.client = Client(account_sid, auth_token, account_sid=account_sid, http_client=self.http_client)
@@ -138,7 +152,7 @@ class TwilioProvider:
         params = self._create_params(message)
         resource = self._call(lambda: self.client.messages.create(**params))
         # queued/accepted/sending all mean the message has left us; a final state (rare at create) wins.
-        return SendReceipt(provider_message_id=resource.sid, status=twilio_status_to_ours(resource.status) or SENT)
+        return SendReceipt(ids=ProviderIds(message=resource.sid), status=twilio_status_to_ours(resource.status) or SENT)
 
     def fetch_status(self, provider_message_id: str) -> StatusReport:
         resource = self._call(lambda: self.client.messages(provider_message_id).fetch())
@@ -181,8 +195,8 @@ class TwilioProvider:
             )
         if message.media_urls:
             params["media_url"] = list(message.media_urls)
-        if message.status_callback_url:
-            params["status_callback"] = message.status_callback_url
+        if self.status_callback_url:
+            params["status_callback"] = self.status_callback_url
         return params
 
     def _call(self, operation):

@@ -1,15 +1,19 @@
 """Contacts: the people a tenant talks to."""
 
+import logging
 import re
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app.errors import Conflict
 from app.extensions import db
 from app.models import Contact, Tenant
 from app.models.base import utcnow
+from app.providers.base import ProviderContact
 from app.services.queries import contains, get_owned, page
+from app.services.unit_of_work import contact_exists, use_case
+
+log = logging.getLogger(__name__)
 
 EDITABLE = ("first_name", "last_name", "phone", "email")
 
@@ -35,40 +39,87 @@ def list_contacts(tenant: Tenant, *, search: str | None = None, limit: int, offs
     return page(query.order_by(Contact.first_name, Contact.last_name, Contact.id), limit=limit, offset=offset)
 
 
+@use_case(conflict=contact_exists)
 def create_contact(tenant: Tenant, **fields) -> Contact:
     contact = Contact(tenant_id=tenant.id)
     _apply(contact, fields)
     db.session.add(contact)
-    _commit_unique_phone()
     return contact
 
 
+@use_case(conflict=contact_exists)
 def update_contact(tenant: Tenant, contact_id: int, **fields) -> Contact:
     contact = get_contact(tenant, contact_id)
     _apply(contact, fields)
-    _commit_unique_phone()
     return contact
 
 
-def find_contact_by_phone(tenant: Tenant, phone: str) -> Contact | None:
+def find_contact_by_phone(tenant: Tenant, phone: str | None) -> Contact | None:
+    if not phone:
+        return None
     return db.session.scalar(sa.select(Contact).where(Contact.tenant_id == tenant.id, Contact.phone == phone))
 
 
-def find_or_create_by_phone(tenant: Tenant, phone: str) -> Contact:
-    """The tenant's contact with this E.164 number, created if new. Safe when two requests race.
+def find_contact_by_provider_id(tenant: Tenant, provider_contact_id: str | None) -> Contact | None:
+    if not provider_contact_id:
+        return None
+    return db.session.scalar(
+        sa.select(Contact).where(Contact.tenant_id == tenant.id, Contact.provider_contact_id == provider_contact_id)
+    )
 
-    Flushes, never commits: the caller's transaction decides.
+
+def find_contact(tenant: Tenant, *, phone: str | None = None, provider_contact_id: str | None = None):
+    """The contact the provider's id names, else the one with this phone number, else None."""
+    return find_contact_by_provider_id(tenant, provider_contact_id) or find_contact_by_phone(tenant, phone)
+
+
+def resolve_contact(
+    tenant: Tenant,
+    *,
+    phone: str | None = None,
+    provider_contact_id: str | None = None,
+    known_as: ProviderContact | None = None,
+) -> Contact:
+    """Our contact for someone a provider or staff names: by the provider's id, else by phone, else new.
+
+    `phone` is E.164. `known_as` (the provider's directory entry) fills in names we lack. Flushes,
+    never commits; safe when two deliveries race (the unique indexes let one insert, the other finds it).
     """
-    contact = find_contact_by_phone(tenant, phone)
-    if contact is not None:
-        return contact
+    contact = find_contact(tenant, phone=phone, provider_contact_id=provider_contact_id)
+    if contact is None:
+        try:
+            with db.session.begin_nested():
+                contact = Contact(tenant_id=tenant.id, phone=phone)
+                db.session.add(contact)
+        except IntegrityError:  # created by another delivery between our select and insert
+            contact = find_contact(tenant, phone=phone, provider_contact_id=provider_contact_id)
+    link_provider_contact(contact, provider_contact_id)
+    if known_as is not None:
+        contact.first_name = contact.first_name or known_as.first_name or None
+        contact.last_name = contact.last_name or known_as.last_name or None
+        contact.email = contact.email or known_as.email or None
+    return contact
+
+
+def link_provider_contact(contact: Contact | None, provider_contact_id: str | None) -> None:
+    """Keep the provider's id for our contact, so the next send skips the provider's lookup and webhooks find them.
+
+    Another of our contacts may hold that id already (created from a webhook before the provider told
+    us who it was), or ours may be linked to a second provider contact sharing the number: the link
+    is left as it is, for staff to merge (merging is not built), rather than failing the caller.
+    """
+    if contact is None or not provider_contact_id or contact.provider_contact_id == provider_contact_id:
+        return
+    if contact.provider_contact_id is not None:
+        log.warning("contact.second-provider-contact", extra={"tenant_id": contact.tenant_id, "contact_id": contact.id})
+        return
     try:
         with db.session.begin_nested():
-            contact = Contact(tenant_id=tenant.id, phone=phone)
-            db.session.add(contact)
-    except IntegrityError:  # another request created it between our select and insert
-        contact = find_contact_by_phone(tenant, phone)
-    return contact
+            contact.provider_contact_id = provider_contact_id
+    except IntegrityError:
+        log.warning(
+            "contact.provider-id-held-by-another", extra={"tenant_id": contact.tenant_id, "contact_id": contact.id}
+        )
 
 
 def _apply(contact: Contact, fields: dict) -> None:
@@ -84,15 +135,3 @@ def set_opt_out(contact: Contact, opted_out: bool) -> None:
         contact.sms_opted_out_at = utcnow()
     elif not opted_out:
         contact.sms_opted_out_at = None
-
-
-def _commit_unique_phone() -> None:
-    try:
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise Conflict(
-            "Another contact already has this phone number.",
-            code="contact_exists",
-            fields={"phone": ["Already used by another contact."]},
-        ) from exc

@@ -14,8 +14,10 @@ from app.models import Contact, Conversation, Message, Tenant
 from app.models.base import aware, utcnow
 from app.models.conversation import CHANNELS, PROVIDER_CHANNELS
 from app.services.accounts import get_user
-from app.services.contacts import contact_search_clause, find_or_create_by_phone, get_contact
+from app.services.contacts import contact_search_clause, get_contact, resolve_contact
+from app.services.delivery_status import mark_inbound_read
 from app.services.queries import contains, get_owned, page
+from app.services.unit_of_work import conversation_exists, use_case
 
 RECENT_MESSAGES = 50  # how many a conversation's detail view carries
 
@@ -70,6 +72,7 @@ def recent_messages(conversation: Conversation, limit: int = RECENT_MESSAGES) ->
     return list(reversed(newest_first))
 
 
+@use_case(conflict=conversation_exists)
 def create_conversation(
     tenant: Tenant,
     *,
@@ -85,19 +88,12 @@ def create_conversation(
     if assigned_to is not None:
         get_user(tenant, assigned_to)
     if contact is None and phone:
-        contact = find_or_create_by_phone(tenant, phone)
-    if contact is not None:
-        existing = find_open_conversation(tenant, contact, channel)
-        if existing is not None:
-            raise Conflict(
-                "This contact already has an open conversation on this channel.",
-                code="conversation_exists",
-                fields={"conversation_id": [existing.id]},
-            )
+        contact = resolve_contact(tenant, phone=phone)
+    if contact is not None and (existing := find_open_conversation(tenant, contact, channel)) is not None:
+        raise _already_open(existing.id)
     conversation = new_conversation(tenant, channel=channel, contact=contact, **visitor)
     conversation.assigned_to = assigned_to
     conversation.meta = metadata or {}
-    _commit_open_conversation()
     notify.conversation_changed(conversation, notify.CONVERSATION_CREATED)
     return conversation
 
@@ -124,6 +120,37 @@ def find_open_conversation(tenant: Tenant, contact: Contact, channel: str) -> Co
     return db.session.scalar(_open_conversations(tenant.id, contact.id, channel))
 
 
+def conversation_for_customer(tenant: Tenant, contact: Contact, channel: str) -> Conversation:
+    """Where a customer's message goes: their open conversation on `channel`; else their latest closed
+    one, reopened; else a new one.
+
+    An archived conversation stays archived (it is out of the inbox on purpose). Safe when two
+    deliveries race: both reopen the same row, or the unique open-per-contact index lets one start.
+    """
+    conversation = find_open_conversation(tenant, contact, channel)
+    if conversation is not None:
+        return conversation
+    closed = db.session.scalar(
+        sa.select(Conversation)
+        .where(
+            Conversation.tenant_id == tenant.id,
+            Conversation.contact_id == contact.id,
+            Conversation.channel == channel,
+            Conversation.status == "closed",
+        )
+        .order_by(Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc())
+        .limit(1)
+    )
+    if closed is None:
+        return find_or_start_open_conversation(tenant, contact, channel)
+    try:
+        with db.session.begin_nested():
+            move_to(closed, "open")
+    except (Conflict, IntegrityError):  # another delivery opened one for this contact and channel meanwhile
+        return find_open_conversation(tenant, contact, channel)
+    return closed
+
+
 def _open_conversations(tenant_id: int, contact_id: int, channel: str):
     return sa.select(Conversation).where(
         Conversation.tenant_id == tenant_id,
@@ -146,6 +173,7 @@ def find_or_start_open_conversation(tenant: Tenant, contact: Contact, channel: s
     return conversation
 
 
+@use_case(conflict=conversation_exists)
 def update_conversation(tenant: Tenant, conversation_id: int, **changes) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
     before = (conversation.status, conversation.assigned_to)
@@ -158,11 +186,11 @@ def update_conversation(tenant: Tenant, conversation_id: int, **changes) -> Conv
         setattr(conversation, key, value)
     if status is not None:
         move_to(conversation, status)
-    _commit_open_conversation()
     notify.conversation_updated(conversation, *before)
     return conversation
 
 
+@use_case
 def assign(tenant: Tenant, conversation_id: int, user_id: int | None, *, only_if_free_for: int | None = None):
     """Assign to `user_id` (of the same tenant), or unassign with None. The row is locked meanwhile.
 
@@ -173,30 +201,28 @@ def assign(tenant: Tenant, conversation_id: int, user_id: int | None, *, only_if
     if user_id is not None:
         get_user(tenant, user_id)
     if only_if_free_for is not None and conversation.assigned_to not in (None, only_if_free_for):
-        db.session.rollback()
         raise Conflict(
             "Already assigned to someone else; send user_id to reassign it.",
             code="already_assigned",
             fields={"assigned_to": [conversation.assigned_to]},
         )
     conversation.assigned_to = user_id
-    db.session.commit()
     notify.conversation_changed(conversation, notify.CONVERSATION_ASSIGNED)
     return conversation
 
 
+@use_case
 def close(tenant: Tenant, conversation_id: int) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
     move_to(conversation, "closed")
-    db.session.commit()
     notify.conversation_changed(conversation, notify.CONVERSATION_CLOSED)
     return conversation
 
 
+@use_case(conflict=conversation_exists)
 def reopen(tenant: Tenant, conversation_id: int) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
     move_to(conversation, "open")
-    _commit_open_conversation()
     notify.conversation_changed(conversation, notify.CONVERSATION_REOPENED)
     return conversation
 
@@ -218,41 +244,21 @@ def move_to(conversation: Conversation, status: str) -> None:
             .where(Conversation.id != conversation.id)
         )
         if other is not None:
-            raise Conflict(
-                "This contact already has an open conversation on this channel.",
-                code="conversation_exists",
-                fields={"conversation_id": [other]},
-            )
+            raise _already_open(other)
     conversation.status = status
 
 
-def _commit_open_conversation() -> None:
-    try:
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise Conflict(
-            "This contact already has an open conversation on this channel.", code="conversation_exists"
-        ) from exc
+def _already_open(conversation_id: int) -> Conflict:
+    conflict = conversation_exists()
+    conflict.fields = {"conversation_id": [conversation_id]}
+    return conflict
 
 
+@use_case
 def mark_read(tenant: Tenant, conversation_id: int, *, up_to_message_id: int | None = None) -> tuple[Conversation, int]:
     """Mark the conversation's unread inbound messages read (all, or up to one message). Returns how many."""
     conversation = get_conversation(tenant, conversation_id)
-    query = (
-        sa.update(Message)
-        .where(
-            Message.tenant_id == tenant.id,
-            Message.conversation_id == conversation.id,
-            Message.direction == "inbound",
-            Message.read_at.is_(None),
-        )
-        .values(read_at=utcnow(), delivery_status="read", updated_at=utcnow())
-    )
-    if up_to_message_id is not None:
-        query = query.where(Message.id <= up_to_message_id)
-    marked = db.session.execute(query.execution_options(synchronize_session=False)).rowcount
-    db.session.commit()
+    marked = mark_inbound_read(tenant.id, conversation.id, up_to_message_id=up_to_message_id)
     if marked:
         notify.conversation_read(conversation)
     return conversation, marked

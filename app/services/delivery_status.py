@@ -12,7 +12,8 @@ from app.extensions import db
 from app.live import notify
 from app.models import Message
 from app.models.base import utcnow
-from app.providers.base import DELIVERED, FAILED, PENDING, READ, SENT
+from app.providers.base import DELIVERED, FAILED, PENDING, READ, SENT, DeliveryReport
+from app.services.unit_of_work import use_case
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ def predecessors(new: str) -> tuple[str, ...]:
     return tuple(status for status in STATUSES if advances(status, new))
 
 
+@use_case
 def apply_status_update(
     tenant_id: int,
     message_id: int,
@@ -42,7 +44,6 @@ def apply_status_update(
     *,
     error_code: str | None = None,
     error_message: str | None = None,
-    commit: bool = True,
 ) -> bool:
     """Move one message to `new_status` if that is forward. Returns whether it moved.
 
@@ -65,11 +66,9 @@ def apply_status_update(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount == 1:
-        notify.message_status_changed(tenant_id, message_id, new_status)  # announced on commit (app/live)
-    if commit:
-        db.session.commit()
     moved = result.rowcount == 1
+    if moved:
+        notify.message_status_changed(tenant_id, message_id, new_status)  # live streams, on commit (app/live)
     log.info(
         "message.status-update",
         extra={"tenant_id": tenant_id, "message_id": message_id, "status": new_status, "applied": moved},
@@ -77,19 +76,70 @@ def apply_status_update(
     return moved
 
 
-def record_provider_status(
-    tenant_id: int,
-    provider_message_id: str,
-    new_status: str,
-    *,
-    error_code: str | None = None,
-    error_message: str | None = None,
-) -> bool:
-    """A provider told us (callback, poll or simulator) where its message stands."""
-    message_id = db.session.scalar(
-        sa.select(Message.id).where(Message.tenant_id == tenant_id, Message.provider_message_id == provider_message_id)
+def mark_inbound_read(tenant_id: int, conversation_id: int, *, up_to_message_id: int | None = None) -> int:
+    """Staff read a conversation: its unread inbound messages get read_at and, where that is forward, `read`.
+
+    Returns how many were marked.
+    """
+    now = utcnow()
+    query = (
+        sa.update(Message)
+        .where(
+            Message.tenant_id == tenant_id,
+            Message.conversation_id == conversation_id,
+            Message.direction == "inbound",
+            Message.read_at.is_(None),
+        )
+        .values(
+            read_at=now,
+            delivery_status=sa.case(
+                (Message.delivery_status.in_(predecessors(READ)), READ), else_=Message.delivery_status
+            ),
+            updated_at=now,
+        )
     )
-    if message_id is None:
-        log.warning("message.status-for-unknown-message", extra={"tenant_id": tenant_id})
-        return False
-    return apply_status_update(tenant_id, message_id, new_status, error_code=error_code, error_message=error_message)
+    if up_to_message_id is not None:
+        query = query.where(Message.id <= up_to_message_id)
+    return db.session.execute(query.execution_options(synchronize_session=False)).rowcount
+
+
+class StatusBeforeSend(Exception):
+    """A delivery report for a message whose provider id we have not stored yet.
+
+    Providers can report faster than our worker records the id their send answered with. Raising
+    marks the stored event failed, so the webhook retry task processes it again a minute later.
+    """
+
+
+@use_case
+def apply_delivery_report(tenant_id: int, delivery: DeliveryReport) -> Message | None:
+    """A provider told us (callback, poll or webhook) where a message it carries stands.
+
+    Returns the message when the report moved it forward; raises StatusBeforeSend for a message
+    we have not recorded yet. A report about an inbound message changes nothing.
+    """
+    message = find_by_provider_id(tenant_id, delivery.provider_message_id)
+    if message is None:
+        raise StatusBeforeSend(f"No message with provider id {delivery.provider_message_id} yet.")
+    report = delivery.report
+    if message.direction != "outbound" or report.status is None:
+        return None
+    moved = apply_status_update(
+        tenant_id, message.id, report.status, error_code=report.error_code, error_message=report.error_message
+    )
+    return message if moved else None
+
+
+def find_by_provider_id(tenant_id: int, provider_message_id: str | None) -> Message | None:
+    """The tenant's message a provider names (our send's receipt id, or the id it gave a message it reported)."""
+    if not provider_message_id:
+        return None
+    return db.session.scalar(
+        sa.select(Message)
+        .where(
+            Message.tenant_id == tenant_id,
+            # GHL messages reported by webhook before this id was kept in one column carry it only here.
+            sa.or_(Message.provider_message_id == provider_message_id, Message.ghl_message_id == provider_message_id),
+        )
+        .limit(1)
+    )

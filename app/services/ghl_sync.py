@@ -2,110 +2,102 @@
 
 Paged through GHL's API, within the tenant's GHL rate limit, resumable (the cursor is kept on the
 tenant after every page) and idempotent (messages are keyed by their GHL id, so running it twice
-changes nothing). Live traffic keeps arriving through /webhooks/ghl meanwhile.
+changes nothing). Live traffic keeps arriving through /webhooks/ghl meanwhile. When GHL's budget
+is spent it raises RetryLater after saving its place: the task (or the CLI) comes back for the rest.
 """
 
 import logging
-import time
-
-import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Contact, Tenant
+from app.models import Tenant
 from app.models.base import utcnow
 from app.phones import phone_or_none
-from app.services.contacts import find_contact_by_phone
-from app.services.ghl_events import import_history_message
-from app.services.provider_registry import provider_for
-from app.services.rate_limits import budget_for, wait_for_slot
+from app.providers.base import HistoryConversation, ProviderDirectory
+from app.services.contacts import resolve_contact
+from app.services.ghl_events import record_ghl_message
+from app.services.provider_registry import ProviderNotConfigured, directory_for
+from app.services.rate_limits import take_slot_or_retry_later
+from app.services.unit_of_work import commit_step, use_case
 
 log = logging.getLogger(__name__)
-
-PAGE_SIZE = 50
 
 
 class NotAGhlTenant(Exception):
     pass
 
 
+@use_case
 def sync_tenant(tenant_id: int, *, max_conversations: int = 200, messages_per_conversation: int = 200, restart=False):
     """Import up to `max_conversations` of the most recently active GHL conversations. Returns a summary."""
     tenant = db.session.get(Tenant, tenant_id)
-    if tenant is None or tenant.sms_provider != "ghl":
+    try:
+        directory = directory_for(tenant) if tenant is not None else None
+    except ProviderNotConfigured:
+        directory = None
+    if directory is None:
         raise NotAGhlTenant(f"Tenant {tenant_id} does not use GHL.")
-    provider = provider_for(tenant)
-    budget = budget_for(tenant)
-    state = {} if restart or (tenant.ghl_sync_state or {}).get("finished_at") else dict(tenant.ghl_sync_state or {})
-    state.setdefault("started_at", utcnow().isoformat())
-    state.setdefault("conversations", 0)
-    state.setdefault("messages", 0)
-    cursor = state.get("cursor")
+    state = _resumed_state(tenant, restart)
     while state["conversations"] < max_conversations:
-        _before_calling_ghl(budget)
-        conversations, next_cursor = provider.search_conversations(limit=PAGE_SIZE, start_after=cursor)
-        for conversation in conversations[: max_conversations - state["conversations"]]:
-            state["messages"] += _import_conversation(tenant, provider, budget, conversation, messages_per_conversation)
-            state["conversations"] += 1
-        cursor = next_cursor
-        _save(tenant, {**state, "cursor": cursor})
-        if cursor is None or not conversations:
+        page = _call(directory, lambda: directory.conversations_page(state.get("cursor")))
+        conversations, messages = 0, 0  # saved with the cursor: a page cut short by the budget is redone whole
+        for conversation in page.items[: max_conversations - state["conversations"]]:
+            messages += _import_conversation(tenant, directory, conversation, messages_per_conversation)
+            conversations += 1
+        state.update(
+            cursor=page.next_cursor,
+            conversations=state["conversations"] + conversations,
+            messages=state["messages"] + messages,
+        )
+        _save(tenant, state)
+        if page.next_cursor is None or not page.items:
             break
     state.update(cursor=None, finished_at=utcnow().isoformat())
     _save(tenant, state)
-    log.info(
-        "ghl.sync-finished", extra={"tenant_id": tenant_id, **{k: state[k] for k in ("conversations", "messages")}}
-    )
+    log.info("ghl.sync-finished", extra={"tenant_id": tenant_id, "conversations": state["conversations"]})
     return state
 
 
-def _import_conversation(tenant: Tenant, provider, budget, conversation: dict, limit: int) -> int:
-    _ensure_contact(tenant, conversation)
-    imported, last_message_id = 0, None
+def _resumed_state(tenant: Tenant, restart: bool) -> dict:
+    previous = tenant.ghl_sync_state or {}
+    state = {} if restart or previous.get("finished_at") else dict(previous)
+    state.setdefault("started_at", utcnow().isoformat())
+    state.setdefault("conversations", 0)
+    state.setdefault("messages", 0)
+    return state
+
+
+def _import_conversation(tenant: Tenant, directory: ProviderDirectory, conversation: HistoryConversation, limit):
+    known_as = conversation.contact
+    contact = resolve_contact(
+        tenant,
+        phone=phone_or_none(known_as.phone),
+        provider_contact_id=known_as.provider_contact_id,
+        known_as=known_as,
+    )
+    commit_step()
+    imported, cursor = 0, None
     while imported < limit:
-        _before_calling_ghl(budget)
-        messages, last_message_id = provider.list_messages(
-            conversation["id"], limit=min(100, limit - imported), last_message_id=last_message_id
-        )
+        size = min(100, limit - imported)
+        page = _call(directory, lambda c=cursor, n=size: directory.messages_page(conversation, c, n))
         # GHL pages newest first; store oldest first so the thread's order and last message come out right.
-        for message in reversed(messages):
-            import_history_message(
-                tenant,
-                {"contactId": conversation.get("contactId"), **message, "conversationId": conversation["id"]},
-            )
-        imported += len(messages)
-        if last_message_id is None or not messages:
+        for message in reversed(page.items):
+            record_ghl_message(tenant, message)
+        commit_step()
+        imported += len(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
             break
+    log.debug("ghl.sync-conversation", extra={"tenant_id": tenant.id, "contact_id": contact.id})
     return imported
 
 
-def _ensure_contact(tenant: Tenant, conversation: dict) -> Contact:
-    """Our contact for a GHL conversation's contact: by GHL id, else by phone, else new; names filled in."""
-    ghl_contact_id = conversation.get("contactId")
-    contact = db.session.scalar(
-        sa.select(Contact).where(Contact.tenant_id == tenant.id, Contact.ghl_contact_id == ghl_contact_id)
-    )
-    phone = phone_or_none(conversation.get("phone"))
-    if contact is None and phone:
-        contact = find_contact_by_phone(tenant, phone)
-    if contact is None:
-        contact = Contact(tenant_id=tenant.id, phone=phone)
-        db.session.add(contact)
-    contact.ghl_contact_id = contact.ghl_contact_id or ghl_contact_id
-    first, _, last = (conversation.get("fullName") or conversation.get("contactName") or "").partition(" ")
-    contact.first_name = contact.first_name or first or None
-    contact.last_name = contact.last_name or last or None
-    contact.email = contact.email or conversation.get("email")
-    db.session.commit()
-    return contact
-
-
-def _before_calling_ghl(budget) -> None:
-    db.session.commit()  # hold no transaction (nor connection) while waiting or while GHL answers
-    # A background job can simply wait for its turn in the location's budget (shared with sends).
-    while wait := wait_for_slot(budget):
-        time.sleep(wait)
+def _call(directory: ProviderDirectory, read):
+    """One call to GHL within the location's budget (shared with sends), holding no transaction."""
+    commit_step()
+    take_slot_or_retry_later(directory.rate_budget)
+    return read()
 
 
 def _save(tenant: Tenant, state: dict) -> None:
-    tenant.ghl_sync_state = state
-    db.session.commit()
+    tenant.ghl_sync_state = dict(state)
+    commit_step()

@@ -1,55 +1,33 @@
-"""Inbound: what customers send or call in, from any provider, through one path.
+"""Messages that reach us from outside the API, through one path: what customers write or call in
+(any provider, the widget), copies of messages staff sent from a provider's own app, and history.
 
-Find or create the contact, find the conversation (the open one for that contact and channel;
-else the latest closed one, reopened; else a new one), store the message inbound and unread, move
-the conversation's activity, and honour STOP/START.
+Find the conversation (the customer's open one on that channel; else their latest closed one,
+reopened; else a new one), store the message once (a provider id already stored is returned as
+is), unread when a customer sent it, move the conversation's activity, and honour STOP/START.
 """
 
 import logging
 import re
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.live import notify
 from app.models import Contact, Conversation, Message, Tenant
 from app.models.base import utcnow
+from app.models.conversation import OPT_OUT_CHANNELS
+from app.providers.base import CallOutcome, DeliveryReport, ProviderIds, ProviderMessage
 from app.services.contacts import set_opt_out
-from app.services.conversations import append_message, find_open_conversation, find_or_start_open_conversation
+from app.services.conversations import append_message, conversation_for_customer, move_to
+from app.services.delivery_status import apply_delivery_report, find_by_provider_id
+from app.services.unit_of_work import use_case
 
 log = logging.getLogger(__name__)
 
 # The carrier-standard keywords (CTIA; Twilio's Advanced Opt-Out uses the same lists).
 OPT_OUT_KEYWORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
 OPT_IN_KEYWORDS = {"START", "YES", "UNSTOP", "OPTIN"}
-
-
-class StatusBeforeSend(Exception):
-    """A delivery report for a message whose provider id we have not stored yet.
-
-    Providers can report faster than our worker records the id their send answered with. Raising
-    marks the stored event failed, so the webhook retry task processes it again a minute later.
-    """
-
-
-@dataclass(frozen=True)
-class InboundMessage:
-    channel: str
-    body: str = ""
-    provider_message_id: str | None = None  # Twilio MessageSid/CallSid
-    ghl_message_id: str | None = None
-    ghl_conversation_id: str | None = None
-    attachments: list = field(default_factory=list)  # [{"url", "content_type"}]
-    call_duration_seconds: int | None = None
-    recording_url: str | None = None
-    direction: str = "inbound"
-    sender_type: str = "visitor"
-    delivery_status: str = "delivered"
-    occurred_at: datetime | None = None  # when it happened, for history imported after the fact
-    already_read: bool = False  # imported history must not light up the unread badges
 
 
 def opt_out_intent(body: str, provider_hint: str | None = None) -> str | None:
@@ -71,116 +49,118 @@ def record_inbound(
     body: str,
     contact: Contact | None = None,
     conversation: Conversation | None = None,
-    call_duration_seconds: int | None = None,
-    recording_url: str | None = None,
     attachments: list | None = None,
 ) -> tuple[Conversation, Message]:
-    """Store a message a customer sent (or a call they made), unread, in the right conversation."""
-    return store_message(
-        tenant,
-        InboundMessage(
-            channel=channel,
-            body=body,
-            call_duration_seconds=call_duration_seconds,
-            recording_url=recording_url,
-            attachments=attachments or [],
-        ),
-        contact=contact,
-        conversation=conversation,
-    )
+    """Store a message a customer sent, unread, in the right conversation (the widget, the demo)."""
+    reported = ProviderMessage(channel=channel, body=body, attachments=tuple(attachments or ()))
+    return record_message(tenant, reported, contact=contact, conversation=conversation)
 
 
-def store_message(
+@use_case
+def record_message(
     tenant: Tenant,
-    incoming: InboundMessage,
+    reported: ProviderMessage,
     *,
     contact: Contact | None = None,
     conversation: Conversation | None = None,
-    opt_out_hint: str | None = None,
 ) -> tuple[Conversation, Message]:
-    """Store one message from a provider (or the widget), once: a provider id already stored is returned as is."""
-    existing = find_by_provider_ids(tenant, incoming.provider_message_id, incoming.ghl_message_id)
-    if existing is not None:
+    """Store one message from outside the API, once: a provider id already stored is returned as is."""
+    if existing := find_by_provider_id(tenant.id, reported.ids.message):
         return db.session.get(Conversation, existing.conversation_id), existing
     if conversation is None:
-        conversation = _conversation_for(tenant, contact, incoming.channel)
-    elif conversation.status != "open":
-        conversation.status = "open"  # a customer writing again reopens a closed thread
-    if incoming.ghl_conversation_id and not conversation.ghl_conversation_id:
-        conversation.ghl_conversation_id = incoming.ghl_conversation_id
-    message = Message(
-        tenant_id=tenant.id,
-        conversation_id=conversation.id,
-        sender_type=incoming.sender_type,
-        body=incoming.body or "",
-        channel=incoming.channel,
-        direction=incoming.direction,
-        delivery_status=incoming.delivery_status,
-        provider_message_id=incoming.provider_message_id,
-        ghl_message_id=incoming.ghl_message_id,
-        call_duration_seconds=incoming.call_duration_seconds,
-        recording_url=incoming.recording_url,
-        attachments=list(incoming.attachments),
-        inserted_at=incoming.occurred_at or utcnow(),
-        read_at=utcnow() if incoming.already_read and incoming.direction == "inbound" else None,
-    )
+        conversation = conversation_for_customer(tenant, contact, reported.channel)
+    elif reported.direction == "inbound":
+        move_to(conversation, "open")  # a customer writing again reopens a closed thread
+    message = _new_message(tenant, conversation, reported)
     try:
         with db.session.begin_nested():
             append_message(conversation, message)
     except IntegrityError:  # the same provider id raced in through another delivery
-        existing = find_by_provider_ids(tenant, incoming.provider_message_id, incoming.ghl_message_id)
+        existing = find_by_provider_id(tenant.id, reported.ids.message)
         return db.session.get(Conversation, existing.conversation_id), existing
-    if contact is not None and incoming.direction == "inbound" and incoming.channel in ("sms", "whatsapp"):
-        intent = opt_out_intent(incoming.body, opt_out_hint)
-        if intent:
-            set_opt_out(contact, intent == "STOP")
-            log.info("contact.opt-out-changed", extra={"tenant_id": tenant.id, "contact_id": contact.id, "to": intent})
-    db.session.commit()
-    notify.message_created(message)  # live streams (app/live)
+    _keep_thread_id(conversation, reported.ids)
+    if reported.call is not None:
+        apply_call_outcome(message, reported.call)
+    _honour_opt_out(tenant, contact, reported)
+    if not reported.history:  # a backfill is not news
+        notify.message_created(message)  # live streams, on commit (app/live)
     # Push notifications plug in here (after the commit, by message id): not built yet.
     log.info(
-        "message.inbound-recorded",
+        "message.recorded",
         extra={"tenant_id": tenant.id, "conversation_id": conversation.id, "message_id": message.id},
     )
     return conversation, message
 
 
-def _conversation_for(tenant: Tenant, contact: Contact, channel: str) -> Conversation:
-    """The contact's open conversation on `channel`; else its latest closed one, reopened; else a new one.
+@use_case
+def record_reported(tenant: Tenant, reported: ProviderMessage, *, contact_for: Callable[[], Contact]) -> Message:
+    """A message a provider reports (webhook or history): stored once, with `contact_for()` as its
+    contact when it is new; when we have it already, only what this report adds (a call's outcome,
+    news of our own send's delivery)."""
+    existing = find_by_provider_id(tenant.id, reported.ids.message)
+    if existing is None:
+        return record_message(tenant, reported, contact=contact_for())[1]
+    if existing.direction == "outbound" and reported.report is not None:
+        apply_delivery_report(tenant.id, DeliveryReport(reported.ids.message, reported.report))
+    if reported.call is not None:
+        apply_call_outcome(existing, reported.call)
+    return existing
 
-    An archived conversation stays archived (it is out of the inbox on purpose). Safe when two
-    deliveries race: both reopen the same row, or the unique open-per-contact index lets one start.
-    """
-    conversation = find_open_conversation(tenant, contact, channel)
-    if conversation is not None:
-        return conversation
-    closed = db.session.scalar(
-        sa.select(Conversation)
-        .where(
-            Conversation.tenant_id == tenant.id,
-            Conversation.contact_id == contact.id,
-            Conversation.channel == channel,
-            Conversation.status == "closed",
-        )
-        .order_by(Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc())
-        .limit(1)
+
+def _new_message(tenant: Tenant, conversation: Conversation, reported: ProviderMessage) -> Message:
+    inbound = reported.direction == "inbound"
+    return Message(
+        tenant_id=tenant.id,
+        conversation_id=conversation.id,
+        # Outbound copies were typed by staff inside the provider's own app: a staff message, never unread.
+        sender_type="visitor" if inbound else "staff",
+        body=reported.body or "",
+        channel=reported.channel,
+        direction=reported.direction,
+        delivery_status=reported.status,
+        provider_message_id=reported.ids.message,
+        # A message of a provider's own thread (GHL) keeps its id in the seed's ghl_message_id too.
+        ghl_message_id=reported.ids.message if reported.ids.conversation else None,
+        attachments=list(reported.attachments),
+        inserted_at=reported.occurred_at or utcnow(),
+        read_at=utcnow() if reported.history and inbound else None,  # history must not light up badges
     )
-    if closed is None:
-        return find_or_start_open_conversation(tenant, contact, channel)
-    try:
-        with db.session.begin_nested():
-            closed.status = "open"  # a customer writing again reopens their closed thread
-    except IntegrityError:  # another delivery opened one for this contact and channel meanwhile
-        return find_open_conversation(tenant, contact, channel)
-    return closed
 
 
-def find_by_provider_ids(tenant: Tenant, provider_message_id: str | None, ghl_message_id: str | None) -> Message | None:
-    clauses = []
-    if provider_message_id:
-        clauses.append(Message.provider_message_id == provider_message_id)
-    if ghl_message_id:
-        clauses.append(Message.ghl_message_id == ghl_message_id)
-    if not clauses:
-        return None
-    return db.session.scalar(sa.select(Message).where(Message.tenant_id == tenant.id, sa.or_(*clauses)).limit(1))
+def _keep_thread_id(conversation: Conversation, ids: ProviderIds) -> None:
+    if ids.conversation and not conversation.provider_conversation_id:
+        conversation.provider_conversation_id = ids.conversation
+
+
+def _honour_opt_out(tenant: Tenant, contact: Contact | None, reported: ProviderMessage) -> None:
+    if contact is None or reported.direction != "inbound" or reported.channel not in OPT_OUT_CHANNELS:
+        return
+    if intent := opt_out_intent(reported.body, reported.opt_out_hint):
+        set_opt_out(contact, intent == "STOP")
+        log.info("contact.opt-out-changed", extra={"tenant_id": tenant.id, "contact_id": contact.id, "to": intent})
+
+
+def apply_call_outcome(message: Message, call: CallOutcome) -> None:
+    """A call's message takes what the provider now says of the call: duration, recording, and its text.
+
+    A voicemail's text stays when the call's final status arrives after the recording.
+    """
+    if call.duration_seconds is not None:
+        message.call_duration_seconds = call.duration_seconds
+    keeps_voicemail = message.recording_url is not None and call.recording_url is None
+    if call.recording_url:
+        message.recording_url = call.recording_url
+    if (text := call_text(call)) and not keeps_voicemail:
+        message.body = text
+
+
+def call_text(call: CallOutcome) -> str | None:
+    """What a call's message says, whichever provider reported it; None while the call is not over."""
+    if call.status == "voicemail":
+        seconds = call.recording_duration_seconds
+        return f"Voicemail, {seconds} s" if seconds is not None else "Voicemail"
+    if call.status == "completed" and call.duration_seconds:
+        return f"Call, {call.duration_seconds} s"
+    if call.final:
+        return "Missed call" if call.status == "completed" else f"Missed call ({call.status})"
+    return None

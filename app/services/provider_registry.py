@@ -1,59 +1,145 @@
 """Which adapter serves a tenant, built from its settings (secrets decrypted only here, in memory).
 
+The one place that reads `tenant.sms_provider` to pick an adapter. Each kind of provider says which
+settings it needs and which changes must be proven with the provider before they take effect.
+
 Adapters are kept per process and per settings, so a worker reuses one Twilio client (and its
 pooled HTTP connections) per tenant instead of building one per message; changed settings give
-a different key, hence a fresh adapter.
+a different key, hence a fresh adapter. Tests swap every tenant's provider at once with
+`use_instead(fake)`: the one seam.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 from flask import current_app
 
 from app import crypto
 from app.models import Tenant
-from app.providers.base import MessagingProvider
+from app.providers.base import MessagingProvider, ProviderDirectory
 
 
 class ProviderNotConfigured(Exception):
     pass
 
 
-def provider_for(tenant: Tenant) -> MessagingProvider:
-    config = current_app.config
-    if tenant.sms_provider == "twilio":
-        if not (tenant.twilio_account_sid_encrypted and tenant.twilio_auth_token_encrypted):
-            raise ProviderNotConfigured("Twilio account SID and auth token are not set.")
-        return _twilio(
-            tenant.twilio_account_sid_encrypted,
-            tenant.twilio_auth_token_encrypted,
-            tenant.twilio_phone_number,
-            tenant.twilio_messaging_service_sid,
-            config["TWILIO_API_BASE_URL"],
-            config["PROVIDER_TIMEOUT_SECONDS"],
-        )
-    if tenant.sms_provider == "ghl":
-        if not (tenant.ghl_api_key_encrypted and tenant.ghl_location_id):
-            raise ProviderNotConfigured("GHL API key and location id are not set.")
-        return _ghl(
-            tenant.ghl_api_key_encrypted,
-            tenant.ghl_location_id,
-            config["GHL_API_BASE_URL"],
-            config["GHL_CONVERSATIONS_VERSION"],
-            config["GHL_CONTACTS_VERSION"],
-            config["PROVIDER_TIMEOUT_SECONDS"],
-        )
-    if tenant.sms_provider == "simulator":
-        from app.providers.simulator import SimulatorProvider
+@dataclass(frozen=True)
+class ProviderKind:
+    # Each setting the admin must give (named as in the settings API), with the columns any one of
+    # which satisfies it.
+    required: dict[str, tuple[str, ...]]
+    build: Callable[[Tenant, dict], MessagingProvider]
+    # Columns whose change is proven with the provider before it is saved, whatever the admin asked:
+    # GHL's webhooks carry no per-tenant secret, so a location id alone would route a location's
+    # customers to whichever account claimed it first; only a working API key proves the claim.
+    proven_on_change: tuple[str, ...] = ()
 
-        return SimulatorProvider(report_after=config["SIMULATOR_DELAY_SECONDS"])
-    raise ProviderNotConfigured("No messaging provider is configured.")
+
+def _twilio(tenant: Tenant, config: dict) -> MessagingProvider:
+    return _cached_twilio(
+        tenant.twilio_account_sid_encrypted,
+        tenant.twilio_auth_token_encrypted,
+        tenant.twilio_phone_number,
+        tenant.twilio_messaging_service_sid,
+        config["TWILIO_API_BASE_URL"],
+        config["PROVIDER_TIMEOUT_SECONDS"],
+        config["PUBLIC_BASE_URL"].rstrip("/") + "/webhooks/twilio",
+        config["TWILIO_RATE_LIMIT"],
+        config["TWILIO_SERVICE_RATE_LIMIT"],
+    )
+
+
+def _ghl(tenant: Tenant, config: dict) -> MessagingProvider:
+    return _cached_ghl(
+        tenant.ghl_api_key_encrypted,
+        tenant.ghl_location_id,
+        config["GHL_API_BASE_URL"],
+        config["GHL_CONVERSATIONS_VERSION"],
+        config["GHL_CONTACTS_VERSION"],
+        config["PROVIDER_TIMEOUT_SECONDS"],
+        config["GHL_RATE_LIMIT"],
+    )
+
+
+def _simulator(tenant: Tenant, config: dict) -> MessagingProvider:
+    from app.providers.simulator import SimulatorProvider
+
+    return SimulatorProvider(report_after=config["SIMULATOR_DELAY_SECONDS"])
+
+
+KINDS = {
+    "twilio": ProviderKind(
+        required={
+            "twilio_account_sid": ("twilio_account_sid_encrypted",),
+            "twilio_auth_token": ("twilio_auth_token_encrypted",),
+            "twilio_phone_number": ("twilio_phone_number", "twilio_messaging_service_sid"),
+        },
+        build=_twilio,
+    ),
+    "ghl": ProviderKind(
+        required={"ghl_api_key": ("ghl_api_key_encrypted",), "ghl_location_id": ("ghl_location_id",)},
+        build=_ghl,
+        proven_on_change=("sms_provider", "ghl_location_id", "ghl_api_key_encrypted"),
+    ),
+    "simulator": ProviderKind(required={}, build=_simulator),
+}
+
+_substitute: MessagingProvider | None = None
+
+
+def use_instead(provider: MessagingProvider | None) -> None:
+    """Serve every tenant with `provider` (tests), or go back to their settings with None."""
+    global _substitute
+    _substitute = provider
+
+
+def has_provider(tenant: Tenant) -> bool:
+    """Whether the tenant texts and calls through a provider (standalone accounts do web chat only)."""
+    return tenant.sms_provider in KINDS
+
+
+def missing_settings(tenant: Tenant) -> list[str]:
+    """The settings the tenant's provider still needs (none for standalone)."""
+    kind = KINDS.get(tenant.sms_provider)
+    if kind is None:
+        return []
+    return [name for name, columns in kind.required.items() if not any(getattr(tenant, c) for c in columns)]
+
+
+def must_prove(before: Tenant, after: Tenant) -> bool:
+    """Whether `after`'s settings change something its provider must confirm before it is saved."""
+    kind = KINDS.get(after.sms_provider)
+    if kind is None or not current_app.config["REQUIRE_PROVIDER_VERIFICATION"]:
+        return False
+    return any(getattr(before, column) != getattr(after, column) for column in kind.proven_on_change)
+
+
+def provider_for(tenant: Tenant) -> MessagingProvider:
+    if _substitute is not None:
+        return _substitute
+    kind = KINDS.get(tenant.sms_provider)
+    if kind is None:
+        raise ProviderNotConfigured("No messaging provider is configured.")
+    if missing := missing_settings(tenant):
+        raise ProviderNotConfigured(f"{tenant.sms_provider} needs: {', '.join(missing)}.")
+    return kind.build(tenant, current_app.config)
+
+
+def directory_for(tenant: Tenant) -> ProviderDirectory:
+    """The tenant's provider's own contacts and history; ProviderNotConfigured when it keeps none (Twilio)."""
+    provider = provider_for(tenant)
+    if not isinstance(provider, ProviderDirectory):
+        raise ProviderNotConfigured(f"{provider.name} keeps no contacts or history of its own.")
+    return provider
 
 
 # Keyed by the *encrypted* secrets: the cache never holds a plaintext key, only the adapters do.
 @lru_cache(maxsize=512)
-def _twilio(sid_encrypted, token_encrypted, phone_number, service_sid, base_url, timeout):
+def _cached_twilio(sid_encrypted, token_encrypted, phone_number, service_sid, base_url, timeout, callback, *limits):
     from app.providers.twilio import TwilioProvider
 
+    number_limit, service_limit = limits
     return TwilioProvider(
         account_sid=crypto.decrypt(sid_encrypted),
         auth_token=crypto.decrypt(token_encrypted),
@@ -61,11 +147,14 @@ def _twilio(sid_encrypted, token_encrypted, phone_number, service_sid, base_url,
         messaging_service_sid=service_sid,
         api_base_url=base_url,
         timeout=timeout,
+        status_callback_url=callback,
+        number_rate_limit=number_limit,
+        service_rate_limit=service_limit,
     )
 
 
 @lru_cache(maxsize=512)
-def _ghl(key_encrypted, location_id, base_url, conversations_version, contacts_version, timeout):
+def _cached_ghl(key_encrypted, location_id, base_url, conversations_version, contacts_version, timeout, rate_limit):
     from app.providers.ghl import GhlProvider
 
     return GhlProvider(
@@ -75,4 +164,5 @@ def _ghl(key_encrypted, location_id, base_url, conversations_version, contacts_v
         conversations_version=conversations_version,
         contacts_version=contacts_version,
         timeout=timeout,
+        rate_limit=rate_limit,
     )

@@ -29,3 +29,13 @@ def page(query, *, limit: int, offset: int):
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
     rows = db.session.scalars(query.limit(limit).offset(offset)).unique().all()
     return rows, total
+
+
+def lock_until_commit(key: str | None) -> None:
+    """Serialise work on `key` across processes until this transaction ends (PostgreSQL advisory lock).
+
+    For check-then-insert races a unique index alone would turn into errors. No-op on SQLite (one writer).
+    """
+    if key is None or db.session.get_bind().dialect.name != "postgresql":
+        return
+    db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))

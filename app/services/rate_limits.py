@@ -2,6 +2,8 @@
 
 Celery's own `rate_limit` is per worker process, so it cannot keep a fleet under a provider's
 published limit; a moving window in Redis can. Without REDIS_URL the window is in memory.
+Each adapter names its budget (`rate_budget`: the limit, and whose calls count against it).
+A worker never sleeps for its turn: it is retried when the window has room.
 """
 
 import time
@@ -12,7 +14,8 @@ from flask import current_app
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from app.models import Tenant
+from app.providers.base import RateBudget
+from app.services.retries import RetryLater
 
 
 @cache
@@ -20,31 +23,19 @@ def _limiter(storage_uri: str) -> MovingWindowRateLimiter:
     return MovingWindowRateLimiter(storage_from_string(storage_uri))
 
 
-def budget_for(tenant: Tenant) -> tuple[str, str] | None:
-    """The (limit, key) the tenant's provider calls count against, or None when unlimited."""
-    config = current_app.config
-    if tenant.sms_provider == "ghl":
-        return config["GHL_RATE_LIMIT"], f"ghl:{tenant.ghl_location_id or tenant.id}"
-    if tenant.sms_provider == "twilio":
-        if tenant.twilio_messaging_service_sid:
-            return config["TWILIO_SERVICE_RATE_LIMIT"], f"twilio:{tenant.twilio_messaging_service_sid}"
-        return config["TWILIO_RATE_LIMIT"], f"twilio:{tenant.twilio_phone_number or tenant.id}"
-    return None
-
-
-def wait_for_send_slot(tenant: Tenant) -> float:
-    """Take one send from the tenant's provider budget. Returns 0, or the seconds to wait before trying again."""
-    return wait_for_slot(budget_for(tenant))
-
-
-def wait_for_slot(budget: tuple[str, str] | None) -> float:
-    """Take one call from `budget` (see budget_for). Returns 0, or the seconds to wait before trying again."""
+def wait_for_slot(budget: RateBudget | None) -> float:
+    """Take one call from `budget`. Returns 0, or the seconds to wait before trying again."""
     if budget is None:
         return 0.0
-    spec, key = budget
-    item = limits.parse(spec)
+    item = limits.parse(budget.limit)
     limiter = _limiter(current_app.config.get("REDIS_URL") or "memory://")
-    if limiter.hit(item, "provider-send", key):
+    if limiter.hit(item, "provider-send", budget.key):
         return 0.0
-    reset_at = limiter.get_window_stats(item, "provider-send", key).reset_time
+    reset_at = limiter.get_window_stats(item, "provider-send", budget.key).reset_time
     return max(reset_at - time.time(), 0.1)
+
+
+def take_slot_or_retry_later(budget: RateBudget | None) -> None:
+    """Take one call from `budget`, or raise RetryLater for when the window has room."""
+    if wait := wait_for_slot(budget):
+        raise RetryLater(wait)

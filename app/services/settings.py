@@ -7,11 +7,12 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app import crypto
-from app.errors import Conflict, ValidationFailed
+from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import Tenant
 from app.providers.base import ProviderError
-from app.services.provider_registry import ProviderNotConfigured, provider_for
+from app.services.provider_registry import ProviderNotConfigured, missing_settings, must_prove, provider_for
+from app.services.unit_of_work import commit_step, ghl_location_taken, use_case
 
 log = logging.getLogger(__name__)
 
@@ -38,29 +39,24 @@ def messaging_settings(tenant: Tenant) -> dict:
     }
 
 
+@use_case(conflict=ghl_location_taken)
 def update_messaging_settings(tenant: Tenant, changes: dict, *, verify: bool = False) -> dict:
     """Apply `changes`; with `verify`, only after the provider accepted the credentials.
 
-    Connecting a GHL location is always verified (unless REQUIRE_PROVIDER_VERIFICATION is off):
-    GHL's webhooks carry no per-tenant secret, so the location id alone routes a location's
-    customers to an account, and only a working API key for it proves the account may have them.
+    Some changes are always proven with the provider first (connecting a GHL location; see
+    provider_registry.ProviderKind), unless REQUIRE_PROVIDER_VERIFICATION is off.
     """
     candidate = _with_changes(tenant, changes)
-    _check_complete(candidate)
-    if candidate.sms_provider and (verify or _connects_a_ghl_location(tenant, candidate)):
-        db.session.commit()  # hold no transaction while the provider answers
+    if missing := missing_settings(candidate):
+        raise ValidationFailed(
+            f"{candidate.sms_provider} needs these settings.",
+            fields={name: ["Required for this provider."] for name in missing},
+        )
+    if candidate.sms_provider and (verify or must_prove(tenant, candidate)):
+        commit_step()  # hold no transaction while the provider answers
         _verify(candidate)
     for column in _changed_columns(changes):  # only these: a concurrent edit of the others stays
         setattr(tenant, column, getattr(candidate, column))
-    try:
-        db.session.commit()
-    except sa.exc.IntegrityError as exc:
-        db.session.rollback()
-        raise Conflict(
-            "This GHL location is already connected to another account.",
-            code="ghl_location_taken",
-            fields={"ghl_location_id": ["Already connected to another account."]},
-        ) from exc
     log.info("settings.messaging-updated", extra={"tenant_id": tenant.id, "fields": sorted(changes)})
     return messaging_settings(tenant)
 
@@ -87,40 +83,9 @@ def _with_changes(tenant: Tenant, changes: dict) -> Tenant:
     return candidate
 
 
-def _connects_a_ghl_location(tenant: Tenant, candidate: Tenant) -> bool:
-    if candidate.sms_provider != "ghl" or not current_app.config["REQUIRE_PROVIDER_VERIFICATION"]:
-        return False
-    return (tenant.sms_provider, tenant.ghl_location_id, tenant.ghl_api_key_encrypted) != (
-        "ghl",
-        candidate.ghl_location_id,
-        candidate.ghl_api_key_encrypted,
-    )
-
-
 def account_sid_digest(account_sid: str | None) -> str | None:
     """How Twilio webhooks find a tenant by AccountSid without decrypting every tenant's secrets."""
     return hashlib.sha256(account_sid.encode()).hexdigest() if account_sid else None
-
-
-def _check_complete(tenant: Tenant) -> None:
-    missing = []
-    if tenant.sms_provider == "twilio":
-        if not tenant.twilio_account_sid_encrypted:
-            missing.append("twilio_account_sid")
-        if not tenant.twilio_auth_token_encrypted:
-            missing.append("twilio_auth_token")
-        if not (tenant.twilio_phone_number or tenant.twilio_messaging_service_sid):
-            missing.append("twilio_phone_number")
-    elif tenant.sms_provider == "ghl":
-        if not tenant.ghl_api_key_encrypted:
-            missing.append("ghl_api_key")
-        if not tenant.ghl_location_id:
-            missing.append("ghl_location_id")
-    if missing:
-        raise ValidationFailed(
-            f"{tenant.sms_provider} needs these settings.",
-            fields={name: ["Required for this provider."] for name in missing},
-        )
 
 
 def _verify(tenant: Tenant) -> None:
@@ -135,6 +100,7 @@ def _verify(tenant: Tenant) -> None:
         ) from exc
 
 
+@use_case
 def rotate_secrets() -> int:
     """Re-encrypt every stored secret under the newest ENCRYPTION_KEYS key. Returns how many."""
     rotated = 0
@@ -144,5 +110,4 @@ def rotate_secrets() -> int:
             if value:
                 setattr(tenant, column, crypto.rotate(value))
                 rotated += 1
-    db.session.commit()
     return rotated

@@ -10,6 +10,7 @@ from app.extensions import db
 from app.models import User
 from app.models.user import ROLES
 from app.services.accounts import create_user, get_user
+from app.services.unit_of_work import use_case
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ def invite(tenant, *, email: str, name: str, role: str = "staff") -> tuple[User,
     return user, password
 
 
+@use_case
 def set_role(tenant, user_id: int, role: str) -> User:
     """Make a user admin or staff; the account always keeps at least one admin."""
     if role not in ROLES:
@@ -30,11 +32,11 @@ def set_role(tenant, user_id: int, role: str) -> User:
     if user.role == "admin" and role != "admin" and _admin_count(tenant) <= 1:
         raise Conflict("The account needs at least one admin.", code="last_admin")
     user.role = role
-    db.session.commit()
     log.info("team.role-changed", extra={"tenant_id": tenant.id, "user_id": user.id, "role": role})
     return user
 
 
+@use_case
 def remove(tenant, user_id: int, *, acting_user: User) -> None:
     """Remove a user (their tokens go with them; their messages and assignments stay, unattributed)."""
     user = get_user(tenant, user_id)
@@ -43,7 +45,6 @@ def remove(tenant, user_id: int, *, acting_user: User) -> None:
     if user.role == "admin" and _admin_count(tenant) <= 1:
         raise Conflict("The account needs at least one admin.", code="last_admin")
     db.session.delete(user)
-    db.session.commit()
     log.info("team.user-removed", extra={"tenant_id": tenant.id, "user_id": user_id})
 
 

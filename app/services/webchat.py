@@ -21,6 +21,7 @@ from app.models.conversation import new_visitor_token, visitor_token_digest
 from app.models.tenant import new_widget_key
 from app.services.conversations import get_conversation, new_conversation
 from app.services.inbound import record_inbound
+from app.services.unit_of_work import use_case
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def public_widget_config(tenant: Tenant) -> dict:
     }
 
 
+@use_case
 def update_widget_settings(tenant: Tenant, changes: dict) -> dict:
     """Change the allowed origins, pre-chat fields, greeting or colour (each checked)."""
     if "allowed_origins" in changes:
@@ -80,15 +82,14 @@ def update_widget_settings(tenant: Tenant, changes: dict) -> dict:
         if not COLOR.match(changes["color"] or ""):
             raise ValidationFailed(fields={"color": ["A colour like #2563eb."]})
         tenant.widget_color = changes["color"].lower()
-    db.session.commit()
     log.info("settings.widget-updated", extra={"tenant_id": tenant.id, "fields": sorted(changes)})
     return widget_settings(tenant)
 
 
+@use_case
 def rotate_widget_key(tenant: Tenant) -> str:
     """A new public key: the old snippet stops working (its visitors' tokens still name their conversations)."""
     tenant.widget_key = new_widget_key()
-    db.session.commit()
     log.info("settings.widget-key-rotated", extra={"tenant_id": tenant.id})
     return tenant.widget_key
 
@@ -120,6 +121,7 @@ def tenant_for_widget_key(widget_key: str) -> Tenant:
     return tenant
 
 
+@use_case
 def start_conversation(tenant: Tenant, *, name=None, email=None, phone=None) -> tuple[Conversation, str]:
     """Start a web conversation for a new visitor. Returns it and the visitor token (shown only now)."""
     given = {"name": name, "email": email, "phone": phone}
@@ -137,9 +139,9 @@ def start_conversation(tenant: Tenant, *, name=None, email=None, phone=None) -> 
         visitor_phone=_kept(phone, prechat["phone"]),
         visitor_token=visitor_token_digest(token),
     )
-    db.session.commit()
-    log.info("webchat.conversation-started", extra={"tenant_id": tenant.id, "conversation_id": conversation.id})
+    db.session.flush()  # its id, for the log line and the answer
     notify.conversation_changed(conversation, notify.CONVERSATION_CREATED)
+    log.info("webchat.conversation-started", extra={"tenant_id": tenant.id, "conversation_id": conversation.id})
     return conversation, token
 
 
@@ -218,12 +220,12 @@ def visitor_view(message: Message | dict, sender_name: str | None) -> dict:
     }
 
 
+@use_case
 def rotate_visitor_token(tenant: Tenant, conversation_id: int, token: str | None) -> str:
     """A new token for the visitor's conversation; the old one stops working at once."""
     conversation = visitor_conversation(tenant, conversation_id, token)
     token = new_visitor_token()
     conversation.visitor_token = visitor_token_digest(token)
-    db.session.commit()
     log.info("webchat.token-rotated", extra={"tenant_id": conversation.tenant_id, "conversation_id": conversation.id})
     return token
 

@@ -17,10 +17,13 @@ from app.celery import enqueue
 from app.extensions import db
 from app.models import Tenant, WebhookEvent
 from app.models.base import utcnow
+from app.services.retries import RetryLater
+from app.services.unit_of_work import commit_step, use_case
 
 log = logging.getLogger(__name__)
 
 
+@use_case
 def record_event(
     tenant: Tenant, *, provider: str, event_key: str, event_type: str, payload: dict
 ) -> WebhookEvent | None:
@@ -33,20 +36,43 @@ def record_event(
         payload=payload,
         enqueued_at=utcnow(),  # optimistic, like sends: cleared below if the hand-off fails
     )
+    db.session.add(event)
     try:
-        with db.session.begin_nested():
-            db.session.add(event)
-        db.session.commit()
+        commit_step()  # stored before we answer: the provider may never send it again
     except IntegrityError:
-        db.session.rollback()
         log.info("webhook.duplicate", extra={"tenant_id": tenant.id, "provider": provider, "event_type": event_type})
         return None
     _hand_to_worker(event.id)
     return event
 
 
+@use_case
 def process_event(event_id: int, *, force: bool = False) -> str:
-    """Process one stored event, once. `force` (replay) also takes a processed or failed event again."""
+    """Process one stored event, once: its effects and its `processed` mark commit together.
+
+    `force` (replay) also takes a processed or failed event again. Raises RetryLater when the
+    event must wait (a provider's rate limit), after handing it back unclaimed.
+    """
+    if not _claim(event_id, force):
+        return "skipped"
+    event = db.session.get(WebhookEvent, event_id)
+    tenant = db.session.get(Tenant, event.tenant_id)
+    try:
+        _handler(event.provider)(tenant, event.event_type, event.payload)
+    except RetryLater:
+        db.session.rollback()
+        _settle(event_id, "received", attempts=WebhookEvent.attempts - 1, enqueued_at=utcnow())
+        raise
+    except Exception as exc:
+        db.session.rollback()
+        _settle(event_id, "failed", last_error=f"{exc.__class__.__name__}: {exc}"[:2000])
+        log.exception("webhook.processing-failed", extra={"tenant_id": tenant.id, "event_id": event_id})
+        return "failed"
+    _settle(event_id, "processed", processed_at=utcnow(), last_error=None)
+    return "processed"
+
+
+def _claim(event_id: int, force: bool) -> bool:
     allowed = ("received", "processing", "processed", "failed") if force else ("received",)
     claimed = db.session.execute(
         sa.update(WebhookEvent)
@@ -54,26 +80,26 @@ def process_event(event_id: int, *, force: bool = False) -> str:
         .values(state="processing", attempts=WebhookEvent.attempts + 1, claimed_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
-    db.session.commit()
-    if not claimed:
-        return "skipped"
-    event = db.session.get(WebhookEvent, event_id)
-    tenant = db.session.get(Tenant, event.tenant_id)
-    try:
-        _handler(event.provider)(tenant, event.event_type, event.payload)
-    except Exception as exc:
-        db.session.rollback()
-        event = db.session.get(WebhookEvent, event_id)
-        event.state, event.last_error = "failed", f"{exc.__class__.__name__}: {exc}"[:2000]
-        db.session.commit()
-        log.exception("webhook.processing-failed", extra={"tenant_id": tenant.id, "event_id": event_id})
-        return "failed"
-    event = db.session.get(WebhookEvent, event_id)
-    event.state, event.processed_at, event.last_error = "processed", utcnow(), None
-    db.session.commit()
-    return "processed"
+    commit_step()  # taken before processing starts: a second copy of the task finds nothing to do
+    return bool(claimed)
 
 
+def _settle(event_id: int, state: str, **values) -> None:
+    db.session.execute(
+        sa.update(WebhookEvent)
+        .where(WebhookEvent.id == event_id)
+        .values(state=state, **values)
+        .execution_options(synchronize_session=False)
+    )
+    commit_step()
+
+
+def leave_to_sweeper(event_id: int) -> None:
+    """The event's retry will not be queued by its task (no broker): the retry sweeper takes it when due."""
+    _settle(event_id, "received", enqueued_at=None)
+
+
+@use_case
 def retry_unprocessed() -> int:
     """Re-enqueue events whose processing was lost (enqueue failed, or queued long ago and never
     taken), stuck (a worker died holding it), or failed with attempts left (a minute after)."""
@@ -103,22 +129,15 @@ def retry_unprocessed() -> int:
         .returning(WebhookEvent.id)
         .execution_options(synchronize_session=False)
     ).all()
-    db.session.commit()
+    commit_step()  # marked queued before the hand-offs, which clear the mark when they fail
     for event_id in rows:
         _hand_to_worker(event_id)
     return len(rows)
 
 
 def _hand_to_worker(event_id: int) -> None:
-    if enqueue(jobs.PROCESS_WEBHOOK, event_id):
-        return
-    db.session.execute(
-        sa.update(WebhookEvent)
-        .where(WebhookEvent.id == event_id)
-        .values(enqueued_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
+    if not enqueue(jobs.PROCESS_WEBHOOK, event_id):
+        leave_to_sweeper(event_id)
 
 
 def events_to_replay(*, event_ids: list[int] | None = None, failed: bool = False) -> list[int]:

@@ -8,6 +8,7 @@ from app.extensions import db
 from app.models import Conversation, Message
 from tests import factories
 from tests.api.helpers import error_of, stored_messages
+from tests.queue import Job
 
 UTC_SECOND = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -138,22 +139,17 @@ class TestSendingInAConversation:
         assert error_of(response)["code"] == "channel_unavailable"
         assert stored_messages(tenant) == 0
 
-    def test_an_sms_with_a_provider_is_stored_pending_and_queued_for_the_worker(self, client, app, monkeypatch):
+    def test_an_sms_with_a_provider_is_stored_pending_and_queued_for_the_worker(self, client, queue):
         tenant = factories.make_tenant(name="Texting", sms_provider="simulator")
         api = factories.ApiClient(client, factories.make_token(user=factories.make_user(tenant=tenant)))
         contact = factories.make_contact(tenant=tenant, phone="+15551234567")
         conversation = factories.make_conversation(tenant=tenant, contact=contact, channel="sms")
-        queued = []
-        monkeypatch.setattr(
-            app.extensions["celery"], "send_task", lambda name, args=(), **kw: queued.append((name, tuple(args)))
-        )
-
         response = api.post(f"/api/v1/conversations/{conversation.id}/messages", json={"message": "Hello"})
 
         assert response.status_code == 201
         assert response.json["data"]["status"] == "pending"
         message_id = response.json["data"]["message"]["id"]
-        assert queued == [("messages.send", (tenant.id, message_id))]
+        assert queue == [Job("messages.send", (tenant.id, message_id))]
 
     def test_a_staff_message_reopens_a_closed_conversation(self, api, tenant):
         conversation = factories.make_conversation(tenant=tenant, channel="web", status="closed")

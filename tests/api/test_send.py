@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from app import jobs
 from app.models import Contact, Conversation
 from tests import factories
 from tests.api.helpers import count, error_of, stored_conversations, stored_messages
@@ -104,18 +105,17 @@ class TestSendingToAContact:
         assert count(Contact, Contact.tenant_id == tenant.id) == 0
         assert stored_conversations(tenant) == 0
 
-    def test_an_sms_with_a_provider_is_accepted_pending(self, client, app, monkeypatch):
+    def test_an_sms_with_a_provider_is_accepted_pending(self, client, queue):
         tenant = factories.make_tenant(name="Texting", sms_provider="simulator")
         api = factories.ApiClient(client, factories.make_token(user=factories.make_user(tenant=tenant)))
         contact = factories.make_contact(tenant=tenant, first_name="John", last_name="Doe", phone="+15551234567")
-        monkeypatch.setattr(app.extensions["celery"], "send_task", lambda *args, **kwargs: None)
-
         response = api.post("/api/v1/conversations/send", json={"contact_id": contact.id, **SEED_EXAMPLE})
 
         assert response.status_code == 201
         conversation = response.json["data"]["conversation"]
         assert (conversation["channel"], conversation["phone_number"]) == ("sms", "+15551234567")
         assert response.json["data"]["status"] == "pending"
+        assert queue.names() == [jobs.SEND_MESSAGE]
 
     def test_an_opted_out_contact_is_not_texted(self, client):
         tenant = factories.make_tenant(name="Texting", sms_provider="simulator")

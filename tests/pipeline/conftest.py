@@ -10,28 +10,19 @@ import pytest
 from app import celery as app_celery
 from app.extensions import db as _db
 from app.models import Message
-from app.services import messaging, sending
+from app.services import messages
 from tests import factories
 from tests.pipeline import live
 from tests.pipeline.fakes import FakeProvider
-from tests.pipeline.helpers import RecordingQueue
 from tests.pipeline.live import CommittedConfig, make_app
 from tests.services import migrated_app, require, truncate_everything
 
 
 @pytest.fixture
-def queue(monkeypatch) -> RecordingQueue:
-    """Enqueues by name, recorded instead of reaching a broker."""
-    jobs = RecordingQueue()
-    monkeypatch.setattr(sending, "enqueue", jobs.enqueue)
-    return jobs
-
-
-@pytest.fixture
-def provider(monkeypatch) -> FakeProvider:
+def provider(use_provider) -> FakeProvider:
     """The tenant's provider, whatever its settings say: script it with `provider.will(...)`."""
     fake = FakeProvider()
-    monkeypatch.setattr(sending, "provider_for", lambda tenant: fake)
+    use_provider(fake)
     return fake
 
 
@@ -56,8 +47,8 @@ def compose(tenant, staff, conversation, queue):
     """Send as staff through the service, exactly as the API does: returns the stored message."""
 
     def compose(body: str = "Your table is ready", *, media_urls=(), key: str | None = None) -> Message:
-        draft = messaging.Draft(body=body, media_urls=tuple(media_urls), idempotency_key=key)
-        return messaging.send_message(tenant, conversation.id, staff, draft).message
+        draft = messages.Draft(body=body, media_urls=tuple(media_urls), idempotency_key=key)
+        return messages.send_message(tenant, conversation.id, staff, draft).message
 
     return compose
 
@@ -104,7 +95,7 @@ def live_app(committed_app, redis_server):
 
 
 @pytest.fixture
-def live_api(live_app, committed_app, redis_server, monkeypatch):
+def live_api(live_app, committed_app, redis_server, real_broker, monkeypatch):
     """The live app's context pushed on an empty database, Redis up, and no broker backoff left from before."""
     monkeypatch.setattr(app_celery, "_broker_down_until", 0.0)
     if redis_server.process is None:

@@ -6,13 +6,15 @@ its script (a receipt, or an error to raise) and remembers what it was asked to 
 
 import itertools
 
-from app.providers.base import DELIVERED, SENT, OutboundMessage, ProviderError, SendReceipt, StatusReport
+from app.providers.base import DELIVERED, SENT, OutboundMessage, ProviderError, ProviderIds, SendReceipt, StatusReport
 
 _ids = itertools.count(1)
 
 
-def accepted(status: str = SENT, **fields) -> SendReceipt:
-    return SendReceipt(provider_message_id=f"FAKE{next(_ids):06d}", status=status, **fields)
+def accepted(status: str = SENT, *, contact: str | None = None, conversation: str | None = None, **fields):
+    """The provider took it: a receipt with a fresh message id (and the provider's contact and thread ids)."""
+    ids = ProviderIds(message=f"FAKE{next(_ids):06d}", contact=contact, conversation=conversation)
+    return SendReceipt(ids=ids, status=status, **fields)
 
 
 # Every kind of failure an adapter reports, classified the way the Twilio and GHL adapters do.
@@ -61,6 +63,7 @@ class FakeProvider:
     """Plays its script one send at a time; once the script runs out, every send is accepted."""
 
     name = "fake"
+    rate_budget = None
 
     def __init__(self, *script, reports=(), credentials_error: ProviderError | None = None):
         self.script = list(script)

@@ -1,6 +1,5 @@
-"""Small helpers the pipeline tests share: a recording queue, and looking at or ageing stored messages."""
+"""Small helpers the pipeline tests share: looking at or ageing stored messages."""
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -8,27 +7,6 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import Message
 from app.models.base import utcnow
-
-
-@dataclass(frozen=True)
-class Job:
-    name: str
-    args: tuple
-    countdown: float | None = None
-
-
-class RecordingQueue(list):
-    """What was enqueued, in order, instead of reaching a broker (STYLE.md habit 11)."""
-
-    def named(self, name: str) -> list[Job]:
-        return [job for job in self if job.name == name]
-
-    def names(self) -> list[str]:
-        return [job.name for job in self]
-
-    def enqueue(self, name: str, *args, countdown: float | None = None) -> bool:
-        self.append(Job(name, args, countdown))
-        return True
 
 
 def reload(message: Message) -> Message:

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 import redis
 
-from app import create_app
+from app import create_app, jobs
 from config import Config, TestConfig
 from tests.services import celery_left_as_it_was, postgres_url
 
@@ -120,6 +120,7 @@ class Worker:
                 "celery_worker.celery",
                 "worker",
                 "--pool=solo",
+                "--queues=" + ",".join(jobs.QUEUES),
                 "--loglevel=INFO",
                 "--without-gossip",
                 "--without-mingle",

@@ -10,11 +10,12 @@ from app.extensions import db
 from app.models import Contact, IdempotencyKey, Message
 from app.models.base import utcnow
 from app.providers.base import DELIVERED, FAILED, PENDING, SENT, ProviderError, StatusReport
-from app.services import messaging, sending
-from app.services.sending import RetryLater
+from app.services import delivery, messages
+from app.services.retries import RetryLater
 from tests import factories
 from tests.pipeline.fakes import network_down
-from tests.pipeline.helpers import Job, backdate, reload
+from tests.pipeline.helpers import backdate, reload
+from tests.queue import Job
 
 LONG_AGO = timedelta(minutes=10)
 
@@ -30,7 +31,7 @@ def pending(compose, queue):
 
 
 def sweep(queue) -> list[Job]:
-    sending.sweep_unsent()
+    delivery.sweep_unsent()
     return queue.named(jobs.SEND_MESSAGE)
 
 
@@ -85,9 +86,9 @@ class TestTheSweeper:
         message = compose()  # its task is in `queue`, delayed somewhere for longer than the sweeper waits
         backdate(message, inserted_at=LONG_AGO, enqueued_at=LONG_AGO + timedelta(seconds=1))
 
-        sending.sweep_unsent()
+        delivery.sweep_unsent()
         for job in queue.named(jobs.SEND_MESSAGE):
-            sending.send_pending_message(*job.args)
+            delivery.send_pending_message(*job.args)
 
         assert len(queue.named(jobs.SEND_MESSAGE)) == 2
         assert provider.sends == 1
@@ -101,34 +102,34 @@ class TestStatusPolling:
         return message
 
     def test_a_message_left_at_sent_too_long_gets_a_status_check(self, sent, queue):
-        assert sending.poll_statuses() == 1
+        assert delivery.poll_statuses() == 1
 
         assert queue == [Job(jobs.CHECK_STATUS, (sent.tenant_id, sent.id))]
         assert reload(sent).status_checked_at is not None
 
     def test_it_is_not_asked_about_again_until_another_interval_passes(self, sent, queue):
-        sending.poll_statuses()
-        assert sending.poll_statuses() == 0
+        delivery.poll_statuses()
+        assert delivery.poll_statuses() == 0
 
         backdate(sent, status_checked_at=timedelta(minutes=11))
-        assert sending.poll_statuses() == 1
+        assert delivery.poll_statuses() == 1
 
     def test_a_recent_send_is_given_time_for_its_callback(self, sent, queue):
         backdate(sent, sent_at=timedelta(minutes=5))
 
-        assert sending.poll_statuses() == 0
+        assert delivery.poll_statuses() == 0
 
     def test_polling_gives_up_on_a_message_after_three_days(self, sent, queue):
         backdate(sent, sent_at=timedelta(days=3, minutes=1))
 
-        assert sending.poll_statuses() == 0
+        assert delivery.poll_statuses() == 0
 
     def test_a_message_with_a_final_status_is_never_polled(self, conversation, queue):
         for status in (DELIVERED, FAILED, "read"):
             message = factories.make_message(conversation=conversation, direction="outbound", delivery_status=status)
             backdate(message, sent_at=timedelta(minutes=11))
 
-        assert sending.poll_statuses() == 0
+        assert delivery.poll_statuses() == 0
 
 
 class TestCheckingAStatus:
@@ -139,7 +140,7 @@ class TestCheckingAStatus:
     def test_the_providers_answer_is_recorded(self, sent, provider):
         provider.reports = [StatusReport(DELIVERED)]
 
-        sending.check_status(sent.tenant_id, sent.id)
+        delivery.check_status(sent.tenant_id, sent.id)
 
         assert provider.fetched == ["SM1"]
         assert reload(sent).delivery_status == DELIVERED
@@ -147,7 +148,7 @@ class TestCheckingAStatus:
     def test_a_failure_is_recorded_with_the_providers_reason(self, sent, provider):
         provider.reports = [StatusReport(FAILED, error_code="30003", error_message="Unreachable destination handset")]
 
-        sending.check_status(sent.tenant_id, sent.id)
+        delivery.check_status(sent.tenant_id, sent.id)
 
         stored = reload(sent)
         assert (stored.delivery_status, stored.error_code, stored.error_message) == (
@@ -160,7 +161,7 @@ class TestCheckingAStatus:
     def test_an_answer_with_nothing_new_changes_nothing(self, sent, provider, answer):
         provider.reports = [answer]
 
-        sending.check_status(sent.tenant_id, sent.id)
+        delivery.check_status(sent.tenant_id, sent.id)
 
         assert reload(sent).delivery_status == SENT
 
@@ -168,14 +169,14 @@ class TestCheckingAStatus:
         provider.reports = [network_down()]
 
         with pytest.raises(RetryLater):
-            sending.check_status(sent.tenant_id, sent.id)
+            delivery.check_status(sent.tenant_id, sent.id)
 
         assert reload(sent).delivery_status == SENT
 
     def test_a_provider_that_refuses_to_answer_is_left_alone(self, sent, provider):
         provider.reports = [ProviderError("Not found", code="20404")]
 
-        sending.check_status(sent.tenant_id, sent.id)
+        delivery.check_status(sent.tenant_id, sent.id)
 
         assert reload(sent).delivery_status == SENT
 
@@ -183,7 +184,7 @@ class TestCheckingAStatus:
         sent.delivery_status = DELIVERED
         db.session.commit()
 
-        sending.check_status(sent.tenant_id, sent.id)
+        delivery.check_status(sent.tenant_id, sent.id)
 
         assert provider.fetched == []
 
@@ -191,14 +192,14 @@ class TestCheckingAStatus:
         tenant.sms_provider = None
         db.session.commit()
 
-        sending.check_status(sent.tenant_id, sent.id)
+        delivery.check_status(sent.tenant_id, sent.id)
 
         assert reload(sent).delivery_status == SENT
 
     def test_another_tenants_check_fetches_nothing(self, sent, provider):
         stranger = factories.make_tenant(name="Globex", sms_provider="simulator")
 
-        sending.check_status(stranger.id, sent.id)
+        delivery.check_status(stranger.id, sent.id)
 
         assert provider.fetched == []
 
@@ -208,15 +209,13 @@ class TestTheSimulator:
 
     def send_to(self, tenant, staff, phone, queue):
         contact = factories.make_contact(tenant=tenant, phone=phone)
-        sent = messaging.send_to_contact(
-            tenant, staff, messaging.Draft(body="Hi"), channel="sms", contact_id=contact.id
-        )
+        sent = messages.send_to_contact(tenant, staff, messages.Draft(body="Hi"), channel="sms", contact_id=contact.id)
         return sent.message, contact
 
     def run_the_queue(self, queue):
         while queue:
             job = queue.pop(0)
-            {jobs.SEND_MESSAGE: sending.send_pending_message, jobs.CHECK_STATUS: sending.check_status}[job.name](
+            {jobs.SEND_MESSAGE: delivery.send_pending_message, jobs.CHECK_STATUS: delivery.check_status}[job.name](
                 *job.args
             )
 
@@ -259,7 +258,7 @@ class TestForgettingIdempotencyKeys:
         old.inserted_at = utcnow() - timedelta(hours=25)
         db.session.commit()
 
-        assert sending.purge_idempotency_keys() == 1
+        assert delivery.purge_idempotency_keys() == 1
 
         assert [key.key for key in db.session.query(IdempotencyKey)] == ["young"]
 
@@ -280,7 +279,7 @@ class TestPeriodicJobsInProcess:
         def database_busy():
             raise RuntimeError("database is locked")
 
-        monkeypatch.setattr(sending, "sweep_unsent", database_busy)
+        monkeypatch.setattr(delivery, "sweep_unsent", database_busy)
 
         result = app.test_cli_runner().invoke(args=["periodic-jobs", "--once"])
 

@@ -7,12 +7,14 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from app import celery as app_celery
 from app import jobs
 from app.extensions import db
 from app.models import Message
 from app.providers.base import DELIVERED, READ, SENT
-from app.services import messaging, sending
+from app.services import delivery, messages
 from app.services.delivery_status import apply_status_update
+from app.services.retries import RetryLater
 from tests import factories
 from tests.pipeline.fakes import accepted, network_down
 from tests.pipeline.helpers import backdate
@@ -33,9 +35,7 @@ def account(committed):
 @pytest.fixture
 def pending(account, queue):
     tenant, staff, _, _, conversation = account
-    message = messaging.send_message(
-        tenant, conversation.id, staff, messaging.Draft(body="Your table is ready")
-    ).message
+    message = messages.send_message(tenant, conversation.id, staff, messages.Draft(body="Your table is ready")).message
     return tenant.id, message.id
 
 
@@ -72,7 +72,7 @@ class TestWorkersRacingForOneMessage:
     def test_of_eight_workers_delivered_the_same_task_exactly_one_sends_it(self, committed, pending, provider):
         tenant_id, message_id = pending
 
-        outcomes = race(committed, RACERS, lambda i: sending.send_pending_message(tenant_id, message_id))
+        outcomes = race(committed, RACERS, lambda i: delivery.send_pending_message(tenant_id, message_id))
 
         assert sorted(outcomes) == ["sent"] + ["skipped"] * (RACERS - 1)
         assert provider.sends == 1
@@ -109,8 +109,8 @@ class TestWorkersRacingForOneMessage:
 
         def attempt(i):
             try:
-                return sending.send_pending_message(tenant_id, message_id)
-            except sending.RetryLater:
+                return delivery.send_pending_message(tenant_id, message_id)
+            except RetryLater:
                 return "retry"
 
         first_round = race(committed, RACERS, attempt)
@@ -125,7 +125,7 @@ class TestWorkersRacingForOneMessage:
 def run_in(app, tenant_id, message_id):
     with app.app_context():
         try:
-            return sending.send_pending_message(tenant_id, message_id)
+            return delivery.send_pending_message(tenant_id, message_id)
         finally:
             db.session.remove()
 
@@ -163,7 +163,7 @@ class TestRequestsRacingWithOneIdempotencyKey:
             seen.append(status_of(message_id))  # what a worker would find, on its own connection
             return True
 
-        monkeypatch.setattr(sending, "enqueue", enqueue)
+        app_celery.enqueue_instead(enqueue)
 
         response = committed.test_client().post(url, json=body, headers={"Authorization": f"Bearer {token}"})
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.providers.base import DELIVERED, FAILED, PENDING, READ, SENT
-from app.services.delivery_status import advances, apply_status_update, record_provider_status
+from app.providers.base import DELIVERED, FAILED, PENDING, READ, SENT, DeliveryReport, StatusReport
+from app.services.delivery_status import StatusBeforeSend, advances, apply_delivery_report, apply_status_update
 from tests import factories
 from tests.pipeline.helpers import reload
 
@@ -124,15 +124,17 @@ class TestProviderReports:
     def test_a_report_finds_the_message_by_the_providers_id(self, conversation, tenant):
         message = factories.make_message(conversation=conversation, direction="outbound", provider_message_id="SM1")
 
-        assert record_provider_status(tenant.id, "SM1", DELIVERED)
+        assert apply_delivery_report(tenant.id, DeliveryReport("SM1", StatusReport(DELIVERED))) is not None
         assert reload(message).delivery_status == DELIVERED
 
     def test_a_report_for_another_tenants_message_changes_nothing(self, conversation, tenant):
         message = factories.make_message(conversation=conversation, direction="outbound", provider_message_id="SM1")
         stranger = factories.make_tenant(name="Globex")
 
-        assert not record_provider_status(stranger.id, "SM1", FAILED)
+        with pytest.raises(StatusBeforeSend):
+            apply_delivery_report(stranger.id, DeliveryReport("SM1", StatusReport(FAILED)))
         assert reload(message).delivery_status == SENT
 
-    def test_a_report_for_an_unknown_message_changes_nothing(self, tenant):
-        assert not record_provider_status(tenant.id, "SM-unknown", DELIVERED)
+    def test_a_report_for_a_message_not_recorded_yet_asks_to_be_retried(self, tenant):
+        with pytest.raises(StatusBeforeSend):
+            apply_delivery_report(tenant.id, DeliveryReport("SM-unknown", StatusReport(DELIVERED)))

@@ -12,8 +12,9 @@ from app.extensions import db
 from app.models import Contact
 from app.models.base import utcnow
 from app.providers.base import PENDING, ProviderError
-from app.services import sending
-from app.services.sending import RetryLater, send_pending_message
+from app.services import delivery
+from app.services.delivery import send_pending_message
+from app.services.retries import RetryLater
 from tests import factories
 from tests.pipeline.fakes import (
     AdapterBug,
@@ -26,7 +27,8 @@ from tests.pipeline.fakes import (
     timed_out,
     too_many_requests,
 )
-from tests.pipeline.helpers import Job, backdate, backoff_over, reload
+from tests.pipeline.helpers import backdate, backoff_over, reload
+from tests.queue import Job
 
 # Each kind of failure, and the error code the message keeps from it.
 TRANSIENT = {
@@ -109,17 +111,18 @@ def contact_now(contact: Contact) -> Contact:
 
 class TestRememberingTheGhlContact:
     def test_ghls_message_and_conversation_ids_are_kept_for_the_sync(self, compose, provider, conversation):
-        provider.will(accepted(ghl_message_id="ghl-msg", ghl_conversation_id="ghl-conv"))
+        receipt = accepted(conversation="ghl-conv")
+        provider.will(receipt)
         message = compose()
 
         send(message)
 
-        assert reload(message).ghl_message_id == "ghl-msg"
+        assert reload(message).ghl_message_id == receipt.ids.message
         db.session.expire_all()
         assert db.session.get(type(conversation), conversation.id).ghl_conversation_id == "ghl-conv"
 
     def test_the_id_ghl_answers_with_is_kept_on_our_contact(self, compose, provider, john):
-        provider.will(accepted(ghl_contact_id="ghl-john"))
+        provider.will(accepted(contact="ghl-john"))
 
         send(compose())
 
@@ -127,7 +130,7 @@ class TestRememberingTheGhlContact:
 
     def test_an_id_another_contact_already_holds_never_fails_the_send(self, compose, provider, tenant, john):
         twin = factories.make_contact(tenant=tenant, phone=None, first_name=None, ghl_contact_id="ghl-john")
-        provider.will(accepted(ghl_contact_id="ghl-john"))
+        provider.will(accepted(contact="ghl-john"))
         message = compose()
 
         assert send(message) == "sent"
@@ -136,7 +139,7 @@ class TestRememberingTheGhlContact:
         assert (contact_now(john).ghl_contact_id, contact_now(twin).ghl_contact_id) == (None, "ghl-john")
 
     def test_the_id_of_a_contact_upserted_before_a_refused_send_is_kept_too(self, compose, provider, john):
-        provider.will(ProviderError("Bad Request", code="http_400", details={"ghl_contact_id": "ghl-john"}))
+        provider.will(ProviderError("Bad Request", code="http_400", provider_contact_id="ghl-john"))
 
         assert send(compose()) == "failed"
 
@@ -331,7 +334,7 @@ class TestWhatAFailureTellsUs:
         provider.will(bad_credentials())
         message = compose()
 
-        with caplog.at_level(logging.WARNING, logger="app.services.sending"):
+        with caplog.at_level(logging.WARNING, logger="app.services.delivery"):
             send(message)
 
         [warning] = [record for record in caplog.records if record.getMessage() == "provider.bad-credentials"]
@@ -363,7 +366,7 @@ class TestWhatAFailureTellsUs:
         assert "the-auth-token" not in stored.error_message
 
 
-def redis_is_down(tenant):
+def redis_is_down(budget):
     raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
 
@@ -371,7 +374,7 @@ class TestAFailureBeforeTheProviderIsCalled:
     """Redis (the rate limiter's store) or anything else failing before the send must not strand the message."""
 
     def test_the_message_is_released_for_the_sweeper_and_keeps_its_attempts(self, compose, provider, monkeypatch):
-        monkeypatch.setattr(sending, "wait_for_send_slot", redis_is_down)
+        monkeypatch.setattr(delivery, "wait_for_slot", redis_is_down)
         message = compose()
 
         with pytest.raises(redis.ConnectionError):
@@ -382,14 +385,14 @@ class TestAFailureBeforeTheProviderIsCalled:
         assert provider.sends == 0
 
     def test_once_redis_is_back_the_sweeper_gets_it_sent_exactly_once(self, compose, provider, monkeypatch, queue):
-        monkeypatch.setattr(sending, "wait_for_send_slot", redis_is_down)
+        monkeypatch.setattr(delivery, "wait_for_slot", redis_is_down)
         message = compose()
         with pytest.raises(redis.ConnectionError):
             send(message)
-        monkeypatch.setattr(sending, "wait_for_send_slot", lambda tenant: 0.0)
+        monkeypatch.setattr(delivery, "wait_for_slot", lambda budget: 0.0)
         backdate(message, inserted_at=timedelta(minutes=5), next_attempt_at=timedelta(minutes=5))
 
-        sending.sweep_unsent()
+        delivery.sweep_unsent()
         for job in queue.named(jobs.SEND_MESSAGE):
             send_pending_message(*job.args)  # the API's lost enqueue and the sweeper's, both delivered
 
@@ -401,10 +404,10 @@ class TestBackoff:
     def test_it_doubles_from_the_base_with_up_to_half_of_it_random(self, app):
         with app.app_context():
             for attempt, ceiling in [(1, 5), (2, 10), (3, 20), (4, 40)]:
-                delays = [sending.backoff_seconds(attempt) for _ in range(200)]
+                delays = [delivery.backoff_seconds(attempt) for _ in range(200)]
                 assert ceiling / 2 <= min(delays) and max(delays) <= ceiling
                 assert len(set(delays)) > 100  # jitter: retries of many messages do not arrive together
 
     def test_it_is_capped(self, app):
         with app.app_context():
-            assert max(sending.backoff_seconds(attempt) for attempt in range(1, 60)) <= 600
+            assert max(delivery.backoff_seconds(attempt) for attempt in range(1, 60)) <= 600

@@ -56,10 +56,10 @@ def stored(tenant) -> Tenant:
 
 
 @pytest.fixture
-def verifier(monkeypatch):
+def verifier(use_provider):
     """The provider `?verify=true` asks; script its answer with `verifier.credentials_error`."""
     fake = FakeProvider()
-    monkeypatch.setattr("app.services.settings.provider_for", lambda tenant: fake)
+    use_provider(fake)
     return fake
 
 

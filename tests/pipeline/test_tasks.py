@@ -8,7 +8,7 @@ from celery.exceptions import Retry
 import tasks.messages  # noqa: F401  (registers the tasks)
 from app import jobs
 from app.models.base import utcnow
-from app.services import sending
+from app.services import delivery
 from config import Config
 from tests import factories
 from tests.pipeline.fakes import network_down, too_many_requests
@@ -124,7 +124,7 @@ class TestTheSendTask:
         stored = reload(message)
         assert (stored.delivery_status, stored.enqueued_at) == ("pending", None)
         backdate(stored, next_attempt_at=timedelta(seconds=31))
-        assert sending.sweep_unsent() == 1  # once due, the sweeper hands it to a worker again
+        assert delivery.sweep_unsent() == 1  # once due, the sweeper hands it to a worker again
 
 
 class TestTheStatusCheckTask:

@@ -7,8 +7,9 @@ import requests
 import responses
 
 from app.providers import ghl
-from app.providers.base import DELIVERED, FAILED, READ, SENT, OutboundMessage, ProviderError, Recipient
-from app.providers.ghl import IN_FLIGHT_STATUSES, GhlProvider, ghl_status_to_ours
+from app.providers.base import DELIVERED, FAILED, READ, SENT, OutboundMessage, ProviderError, ProviderIds, Recipient
+from app.providers.ghl import GhlProvider
+from app.providers.ghl_payloads import IN_FLIGHT_STATUSES, ghl_status_to_ours
 from tests.providers import spec
 
 CONVERSATIONS = "ghl/conversations.json"
@@ -43,7 +44,7 @@ def outbound(channel="sms", media=(), contact_id=None, **recipient) -> OutboundM
     person = {"phone": "+14155552345", "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}
     return OutboundMessage(
         channel=channel,
-        recipient=Recipient(**(person | recipient), ghl_contact_id=contact_id),
+        recipient=Recipient(**(person | recipient), provider_contact_id=contact_id),
         body="Your table is ready",
         media_urls=tuple(media),
     )
@@ -71,11 +72,7 @@ def test_send_to_a_new_contact_upserts_it_then_sends(fake_ghl):
     receipt = provider().send(outbound())
 
     assert (receipt.provider_message_id, receipt.status) == (MESSAGE_ID, SENT)
-    assert (receipt.ghl_message_id, receipt.ghl_contact_id, receipt.ghl_conversation_id) == (
-        MESSAGE_ID,
-        CONTACT_ID,
-        CONVERSATION_ID,
-    )
+    assert receipt.ids == ProviderIds(message=MESSAGE_ID, contact=CONTACT_ID, conversation=CONVERSATION_ID)
     upsert, send = fake_ghl.calls
     assert upsert.request.url == f"{BASE}/contacts/upsert"
     assert sent_json(upsert) == {
@@ -123,7 +120,7 @@ def test_a_known_contact_is_not_upserted_again(fake_ghl):
 
     (call,) = fake_ghl.calls
     assert sent_json(call)["contactId"] == "known-contact"
-    assert receipt.ghl_contact_id == "known-contact"
+    assert receipt.ids.contact == "known-contact"
 
 
 def test_whatsapp_is_sent_as_type_whatsapp(fake_ghl):
@@ -259,7 +256,7 @@ def test_a_failed_send_still_reports_the_contact_it_upserted(fake_ghl):
     with pytest.raises(ProviderError) as raised:
         provider().send(outbound())
 
-    assert raised.value.transient and raised.value.details["ghl_contact_id"] == CONTACT_ID
+    assert raised.value.transient and raised.value.provider_contact_id == CONTACT_ID
 
 
 # Status mapping: every status of the spec's GetMessageResponseDto is either final or in flight.

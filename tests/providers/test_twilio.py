@@ -42,17 +42,17 @@ def provider(**overrides) -> TwilioProvider:
         "messaging_service_sid": None,
         "api_base_url": BASE,
         "timeout": 7.5,
+        "status_callback_url": "https://api.example.com/webhooks/twilio/status",
     }
     return TwilioProvider(**(settings | overrides))
 
 
-def outbound(channel="sms", media=(), callback="https://api.example.com/webhooks/twilio/status") -> OutboundMessage:
+def outbound(channel="sms", media=()) -> OutboundMessage:
     return OutboundMessage(
         channel=channel,
         recipient=Recipient(phone="+14155552345"),
         body="Your table is ready",
         media_urls=tuple(media),
-        status_callback_url=callback,
     )
 
 
@@ -133,7 +133,7 @@ def test_more_than_ten_media_urls_are_refused_before_calling_twilio(fake_twilio)
 def test_a_message_without_status_callback_sends_none(fake_twilio):
     fake_twilio.post(MESSAGES_URL, json=message_resource(), status=201)
 
-    provider().send(outbound(callback=None))
+    provider(status_callback_url=None).send(outbound())
 
     assert "StatusCallback" not in sent_form(fake_twilio.calls[0])
 

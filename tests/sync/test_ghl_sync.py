@@ -5,8 +5,9 @@ import responses
 import sqlalchemy as sa
 
 from app.models import Contact, Conversation, Message
-from app.providers.base import ProviderError
+from app.providers.base import HistoryPage, ProviderError
 from app.providers.ghl import GhlProvider
+from app.providers.ghl_payloads import history_conversation, history_message
 from app.services import ghl_sync
 from app.services.settings import update_messaging_settings
 from tests import factories
@@ -22,18 +23,24 @@ class FakeGhl:
         self.search_calls = []
         self.fail_on_search_call: int | None = None
 
-    def search_conversations(self, *, limit, start_after=None):
-        self.search_calls.append(start_after)
+    name = "ghl"
+    rate_budget = None
+
+    def conversations_page(self, cursor):
+        self.search_calls.append(cursor)
         if self.fail_on_search_call == len(self.search_calls):
             raise ProviderError("GHL unreachable", code="network", transient=True)
-        start = start_after or 0
+        start = cursor or 0
         page = self.conversations[start : start + self.page_size]
         next_cursor = start + self.page_size if start + self.page_size < len(self.conversations) else None
-        return page, next_cursor
+        return HistoryPage([history_conversation(row) for row in page], next_cursor)
 
-    def list_messages(self, conversation_id, *, limit, last_message_id=None):
-        newest_first = list(reversed(self.messages[conversation_id]))
-        return newest_first[:limit], None
+    def messages_page(self, conversation, cursor, limit):
+        newest_first = list(reversed(self.messages[conversation.provider_conversation_id]))
+        return HistoryPage([history_message(message, conversation) for message in newest_first[:limit]])
+
+    def get_contact(self, provider_contact_id):
+        return None
 
 
 def ghl_message(message_id, body, *, minute, direction="inbound", message_type="TYPE_SMS", **extra):
@@ -56,7 +63,7 @@ def ghl_tenant(db):
 
 
 @pytest.fixture
-def fake_ghl(monkeypatch):
+def fake_ghl(use_provider):
     fake = FakeGhl(
         conversations={
             "c1": {"id": "c1", "contactId": "gc1", "fullName": "Ana Lima", "phone": "+15551230001"},
@@ -72,7 +79,7 @@ def fake_ghl(monkeypatch):
             "c3": [ghl_message("m4", "Thanks!", minute=4)],
         },
     )
-    monkeypatch.setattr(ghl_sync, "provider_for", lambda tenant: fake)
+    use_provider(fake)
     return fake
 
 
@@ -143,25 +150,35 @@ def test_the_adapter_pages_conversations_and_reads_nested_or_flat_message_pages(
     responses.get(
         "http://ghl.fake/conversations/search",
         json={
-            "conversations": [{"id": "c1", "sort": [1700000000000]}, {"id": "c2", "sort": [1690000000000]}],
+            "conversations": [
+                {"id": "c1", "sort": [1700000000000], "contactId": "gc1", "fullName": "Ana Lima"},
+                {"id": "c2", "sort": [1690000000000], "contactId": "gc2"},
+            ],
             "total": 9,
         },
     )
     responses.get(
         "http://ghl.fake/conversations/c1/messages",
-        json={"messages": {"messages": [{"id": "m2"}, {"id": "m1"}], "nextPage": True, "lastMessageId": "m1"}},
+        json={"messages": {"messages": [sms("m2"), sms("m1")], "nextPage": True, "lastMessageId": "m1"}},
     )
-    responses.get("http://ghl.fake/conversations/c2/messages", json={"messages": [{"id": "m9"}], "nextPage": False})
+    responses.get("http://ghl.fake/conversations/c2/messages", json={"messages": [sms("m9")], "nextPage": False})
 
-    conversations, cursor = provider.search_conversations(limit=2)
-    nested, next_id = provider.list_messages("c1", limit=2)
-    flat, end = provider.list_messages("c2", limit=2)
+    page = provider.conversations_page(None, limit=2)
+    c1, c2 = page.items
+    nested = provider.messages_page(c1, None, 2)
+    flat = provider.messages_page(c2, None, 2)
 
     search = responses.calls[0].request
     assert "locationId=loc-1" in search.url and "limit=2" in search.url and search.headers["Version"] == "2021-04-15"
-    assert [c["id"] for c in conversations] == ["c1", "c2"] and cursor == 1690000000000
-    assert [m["id"] for m in nested] == ["m2", "m1"] and next_id == "m1"
-    assert [m["id"] for m in flat] == ["m9"] and end is None
+    assert [c.provider_conversation_id for c in page.items] == ["c1", "c2"] and page.next_cursor == 1690000000000
+    assert (c1.contact.provider_contact_id, c1.contact.first_name, c1.contact.last_name) == ("gc1", "Ana", "Lima")
+    assert [m.ids.message for m in nested.items] == ["m2", "m1"] and nested.next_cursor == "m1"
+    assert [(m.ids.message, m.ids.contact, m.ids.conversation) for m in flat.items] == [("m9", "gc2", "c2")]
+    assert flat.next_cursor is None
+
+
+def sms(message_id: str) -> dict:
+    return {"id": message_id, "messageType": "TYPE_SMS", "body": "hi", "direction": "inbound"}
 
 
 @responses.activate
@@ -169,5 +186,5 @@ def test_the_adapter_looks_a_contact_up_by_id():
     provider = GhlProvider(api_key="pit-x", location_id="loc-1", api_base_url="http://ghl.fake")
     responses.get("http://ghl.fake/contacts/gc1", json={"contact": {"id": "gc1", "phone": "+15551230001"}})
 
-    assert provider.get_contact("gc1")["phone"] == "+15551230001"
+    assert provider.get_contact("gc1").phone == "+15551230001"
     assert responses.calls[0].request.headers["Version"] == "2021-07-28"

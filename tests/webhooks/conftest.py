@@ -18,8 +18,8 @@ import tasks.webhooks  # noqa: F401  (registers the webhook tasks, as the worker
 from app import jobs
 from app.extensions import db
 from app.models import Contact, Conversation, Message, WebhookEvent
-from app.providers.base import ProviderError
-from app.services import webhook_events
+from app.providers.base import ProviderContact
+from app.providers.ghl_payloads import contact_from
 from app.services.settings import update_messaging_settings
 from config import TestConfig
 from tests import factories
@@ -29,37 +29,24 @@ from tests.webhooks import payloads
 TWILIO_URL = "https://api.example.test/webhooks/twilio"  # TestConfig's PUBLIC_BASE_URL + the route
 
 
-@pytest.fixture
-def enqueued(monkeypatch):
-    """Every (task name, args) the app enqueues, instead of sending them to the broker."""
-    calls: list[tuple[str, tuple]] = []
-
-    def record(task_name, *args, countdown=None):
-        calls.append((task_name, args))
-        return True
-
-    monkeypatch.setattr(webhook_events, "enqueue", record)
-    return calls
-
-
 class Worker:
     """Stands in for the Celery worker: runs each enqueued job by calling the task registered under its name."""
 
-    def __init__(self, enqueued: list):
-        self.enqueued = enqueued
+    def __init__(self, queue: list):
+        self.queue = queue
 
     def run(self) -> list[str]:
         outcomes = []
-        while self.enqueued:
-            name, args = self.enqueued.pop(0)
+        while self.queue:
+            name, args, _ = self.queue.pop(0)
             assert name == jobs.PROCESS_WEBHOOK, name
             outcomes.append(current_app.extensions["celery"].tasks[name](*args))
         return outcomes
 
 
 @pytest.fixture
-def worker(enqueued):
-    return Worker(enqueued)
+def worker(queue):
+    return Worker(queue)
 
 
 # --- Twilio ----------------------------------------------------------------------------------
@@ -201,23 +188,29 @@ def ghl_tenant(db):
 
 
 class GhlDirectory:
-    """GHL's contacts API as the webhook processing sees it: who a contactId is (get-contact)."""
+    """GHL's contacts as the webhook processing sees them: who a contactId is (get-contact)."""
+
+    name = "ghl"
+    rate_budget = None
 
     def __init__(self):
         self.contacts: dict[str, dict] = {}
         self.lookups: list[str] = []
 
-    def get_contact(self, contact_id: str) -> dict:
+    def get_contact(self, contact_id: str) -> ProviderContact | None:
         self.lookups.append(contact_id)
-        if contact_id not in self.contacts:
-            raise ProviderError("Contact not found", code="http_404", details={"http_status": 404})
-        return {"id": contact_id, **self.contacts[contact_id]}
+        return contact_from({"id": contact_id, **self.contacts[contact_id]}) if contact_id in self.contacts else None
+
+    def conversations_page(self, cursor):
+        raise AssertionError("webhook processing reads no history")
+
+    messages_page = conversations_page
 
 
 @pytest.fixture
-def ghl_directory(monkeypatch) -> GhlDirectory:
+def ghl_directory(use_provider) -> GhlDirectory:
     directory = GhlDirectory()
-    monkeypatch.setattr("app.services.ghl_events.provider_for", lambda tenant: directory)
+    use_provider(directory)
     return directory
 
 

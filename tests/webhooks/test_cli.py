@@ -62,9 +62,9 @@ def test_sample_twilio_prints_a_curl_command_twilio_would_have_signed(tenant_id)
     assert payloads.AUTH_TOKEN not in result.stdout
 
 
-def test_replay_processes_a_failed_event_in_its_own_process(committed, tenant_id, enqueued, monkeypatch):
-    monkeypatch.setattr(twilio_events, "store_message", _always_failing)
-    FakeTwilio(committed.test_client(), Worker(enqueued)).deliver(payloads.twilio_sms(body="lost, then found"))
+def test_replay_processes_a_failed_event_in_its_own_process(committed, tenant_id, queue, monkeypatch):
+    monkeypatch.setattr(twilio_events, "record_reported", _always_failing)
+    FakeTwilio(committed.test_client(), Worker(queue)).deliver(payloads.twilio_sms(body="lost, then found"))
     db.session.expire_all()
     event = db.session.scalars(db.select(WebhookEvent)).one()
     assert event.state == "failed"

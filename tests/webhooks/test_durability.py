@@ -13,6 +13,7 @@ from app.models import Message, WebhookEvent
 from app.models.base import utcnow
 from app.services import ghl_events, twilio_events, webhook_events
 from tests import factories
+from tests.queue import Job
 from tests.webhooks import payloads
 from tests.webhooks.conftest import FakeTwilio, Worker, all_rows, count, one
 
@@ -21,7 +22,7 @@ from tests.webhooks.conftest import FakeTwilio, Worker, all_rows, count, one
 def database_hiccup(monkeypatch):
     """Makes the next `n` inbound stores fail, as a lost connection would."""
     failures = {"left": 0}
-    real = twilio_events.store_message
+    real = twilio_events.record_reported
 
     def flaky(*args, **kwargs):
         if failures["left"]:
@@ -29,7 +30,7 @@ def database_hiccup(monkeypatch):
             raise RuntimeError("server closed the connection unexpectedly")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(twilio_events, "store_message", flaky)
+    monkeypatch.setattr(twilio_events, "record_reported", flaky)
     return failures
 
 
@@ -43,7 +44,7 @@ def make_old(event: WebhookEvent, db, *, seconds: int = 3600) -> None:
 
 
 class TestStoredBeforeProcessing:
-    def test_the_raw_event_is_committed_as_received_before_any_processing(self, twilio, enqueued):
+    def test_the_raw_event_is_committed_as_received_before_any_processing(self, twilio, queue):
         params = payloads.twilio_sms(body="hello")
 
         twilio.post(params)
@@ -53,7 +54,7 @@ class TestStoredBeforeProcessing:
         assert event.payload == params
         assert event.event_key == f"{params['MessageSid']}:received"
         assert count(Message) == 0  # the worker has not run yet
-        assert enqueued == [(jobs.PROCESS_WEBHOOK, (event.id,))]
+        assert queue == [Job(jobs.PROCESS_WEBHOOK, (event.id,))]
 
     def test_a_ghl_event_the_database_could_not_take_is_answered_429_so_ghl_sends_it_again(self, ghl, monkeypatch):
         def lost_connection(*args, **kwargs):
@@ -83,7 +84,9 @@ class TestStoredBeforeProcessing:
         event = one(WebhookEvent)
         assert (event.state, event.event_key, event.payload) == ("received", f"webhook:{payload['webhookId']}", payload)
 
-    def test_with_the_real_broker_seam_the_request_still_answers_and_the_event_waits(self, twilio_tenant, client):
+    def test_with_the_real_broker_seam_the_request_still_answers_and_the_event_waits(
+        self, twilio_tenant, client, real_broker
+    ):
         # No monkeypatch: the test config's memory:// broker accepts the task and nothing runs it.
         response = FakeTwilio(client, Worker([])).post(payloads.twilio_sms())
 
@@ -107,17 +110,17 @@ class TestStoredBeforeProcessing:
 
 
 class TestFailures:
-    def test_events_queued_behind_others_are_not_queued_again(self, twilio, enqueued, db):
+    def test_events_queued_behind_others_are_not_queued_again(self, twilio, queue, db):
         twilio.post(payloads.twilio_sms())
         event = one(WebhookEvent)
         event.received_at = utcnow() - timedelta(minutes=5)  # a backlog: still waiting in the queue
         db.session.commit()
-        enqueued.clear()
+        queue.clear()
 
         assert webhook_events.retry_unprocessed() == 0
-        assert enqueued == []
+        assert queue == []
 
-    def test_an_event_whose_enqueue_failed_is_queued_a_minute_later(self, twilio, enqueued, db, monkeypatch):
+    def test_an_event_whose_enqueue_failed_is_queued_a_minute_later(self, twilio, queue, db, monkeypatch):
         broker = webhook_events.enqueue
         monkeypatch.setattr(webhook_events, "enqueue", lambda *args, **kwargs: False)  # Redis is down
         twilio.post(payloads.twilio_sms())
@@ -128,7 +131,7 @@ class TestFailures:
 
         monkeypatch.setattr(webhook_events, "enqueue", broker)  # Redis is back
         assert webhook_events.retry_unprocessed() == 1
-        assert enqueued == [(jobs.PROCESS_WEBHOOK, (event.id,))]
+        assert queue == [Job(jobs.PROCESS_WEBHOOK, (event.id,))]
 
     def test_a_failure_keeps_the_event_with_its_error_and_stores_nothing_half_done(self, twilio, database_hiccup):
         database_hiccup["left"] = 1
@@ -141,11 +144,11 @@ class TestFailures:
         assert "server closed the connection" in event.last_error
         assert count(Message) == 0
 
-    def test_the_sweeper_retries_failed_stuck_and_never_enqueued_events(self, twilio, worker, enqueued, db):
+    def test_the_sweeper_retries_failed_stuck_and_never_enqueued_events(self, twilio, worker, queue, db):
         failed, stuck, lost, done, young = (payloads.twilio_sms(body=str(n)) for n in range(5))
         for params in (failed, stuck, lost, done, young):
             twilio.post(params)
-        enqueued.clear()  # as if the broker lost every enqueue
+        queue.clear()  # as if the broker lost every enqueue
         events = {e.payload["Body"]: e for e in all_rows(WebhookEvent)}
         webhook_events.process_event(events["3"].id)  # processed
         events["0"].state, events["0"].attempts, events["0"].claimed_at = "failed", 1, utcnow()
@@ -156,21 +159,21 @@ class TestFailures:
 
         assert webhook_events.retry_unprocessed() == 3
 
-        assert sorted(args[0] for _, args in enqueued) == sorted(events[b].id for b in "012")
-        assert {name for name, _ in enqueued} == {jobs.PROCESS_WEBHOOK}
+        assert sorted(args[0] for _, args, _ in queue) == sorted(events[b].id for b in "012")
+        assert {job.name for job in queue} == {jobs.PROCESS_WEBHOOK}
         assert worker.run() == ["processed"] * 3
         assert sorted(m.body for m in all_rows(Message)) == ["0", "1", "2", "3"]
         assert one(WebhookEvent, WebhookEvent.id == events["4"].id).state == "received"  # too young to retry yet
 
-    def test_an_event_out_of_attempts_is_left_for_an_operator(self, twilio, enqueued, db, app):
+    def test_an_event_out_of_attempts_is_left_for_an_operator(self, twilio, queue, db, app):
         twilio.post(payloads.twilio_sms())
         event = one(WebhookEvent)
         event.state, event.attempts = "failed", app.config["WEBHOOK_MAX_ATTEMPTS"]
         make_old(event, db)
-        enqueued.clear()
+        queue.clear()
 
         assert webhook_events.retry_unprocessed() == 0
-        assert enqueued == []
+        assert queue == []
 
     def test_a_failed_event_succeeds_when_retried(self, twilio, worker, database_hiccup, db):
         database_hiccup["left"] = 1

@@ -10,13 +10,14 @@ from app import jobs
 from app.models import Message, WebhookEvent
 from app.models.base import utcnow
 from config import GHL_RSA_PUBLIC_KEY, Config
+from tests.queue import Job
 from tests.webhooks import payloads
 from tests.webhooks.conftest import GhlKeys, count, make_ghl_tenant, one
 
 GHL_PUBLISHED_ED25519_KEY = "MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg="  # providers.md
 
 
-def test_a_signed_event_is_stored_and_its_processing_enqueued_by_name(ghl, ghl_tenant, enqueued):
+def test_a_signed_event_is_stored_and_its_processing_enqueued_by_name(ghl, ghl_tenant, queue):
     response = ghl.post(payloads.ghl_inbound())
 
     assert response.status_code == 200
@@ -28,7 +29,7 @@ def test_a_signed_event_is_stored_and_its_processing_enqueued_by_name(ghl, ghl_t
         "InboundMessage",
         "received",
     )
-    assert enqueued == [(jobs.PROCESS_WEBHOOK, (event.id,))]
+    assert queue == [Job(jobs.PROCESS_WEBHOOK, (event.id,))]
 
 
 class TestSignatures:
@@ -44,13 +45,13 @@ class TestSignatures:
         assert ghl.post(payloads.ghl_inbound(), scheme="ed25519").status_code == 200
         assert ghl.post(payloads.ghl_inbound(), scheme="rsa").status_code == 200
 
-    def test_an_unsigned_event_is_refused_and_nothing_stored(self, ghl, enqueued):
+    def test_an_unsigned_event_is_refused_and_nothing_stored(self, ghl, queue):
         response = ghl.post(payloads.ghl_inbound(), scheme=None)
 
         assert response.status_code == 403
         assert response.json["error"]["code"] == "bad_signature"
         assert count(WebhookEvent) == 0
-        assert enqueued == []
+        assert queue == []
 
     @pytest.mark.parametrize("scheme", ["ed25519", "rsa"])
     def test_a_signature_by_another_key_is_refused(self, ghl, scheme):
@@ -127,7 +128,7 @@ class TestFreshness:
         assert ghl.post({**payloads.ghl_inbound(), "timestamp": "yesterday"}).status_code == 400
         assert count(WebhookEvent) == 0
 
-    def test_a_webhook_id_already_seen_is_answered_200_and_changes_nothing(self, ghl, enqueued):
+    def test_a_webhook_id_already_seen_is_answered_200_and_changes_nothing(self, ghl, queue):
         payload = payloads.ghl_inbound()
         ghl.deliver(payload)
 

@@ -4,28 +4,29 @@ import pytest
 
 from app import jobs
 from app.models import Message, WebhookEvent
+from tests.queue import Job
 from tests.webhooks import payloads
 from tests.webhooks.conftest import TWILIO_URL, FakeTwilio, all_rows, count, make_twilio_tenant, one
 
 
-def test_a_signed_inbound_sms_is_stored_and_its_processing_enqueued_by_name(twilio, twilio_tenant, enqueued):
+def test_a_signed_inbound_sms_is_stored_and_its_processing_enqueued_by_name(twilio, twilio_tenant, queue):
     response = twilio.post(payloads.twilio_sms())
 
     assert response.status_code == 200
     assert response.mimetype == "text/xml"
     event = one(WebhookEvent)
     assert (event.tenant_id, event.provider, event.state) == (twilio_tenant.id, "twilio", "received")
-    assert enqueued == [(jobs.PROCESS_WEBHOOK, (event.id,))]
+    assert queue == [Job(jobs.PROCESS_WEBHOOK, (event.id,))]
 
 
 class TestTheSignature:
-    def test_a_missing_signature_is_refused_and_nothing_stored(self, twilio, enqueued):
+    def test_a_missing_signature_is_refused_and_nothing_stored(self, twilio, queue):
         response = twilio.post(payloads.twilio_sms(), signature="")
 
         assert response.status_code == 403
         assert response.json["error"]["code"] == "bad_signature"
         assert count(WebhookEvent) == 0
-        assert enqueued == []
+        assert queue == []
 
     def test_a_forged_signature_is_refused(self, twilio):
         response = twilio.post(payloads.twilio_sms(), signature="bm90LWEtc2lnbmF0dXJlLWF0LWFsbA==")

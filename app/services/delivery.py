@@ -1,17 +1,15 @@
-"""The outbound pipeline: claim a pending message, hand it to the tenant's provider, record the outcome.
+"""Delivery: a worker claims a pending message, hands it to the tenant's provider, records the outcome.
 
-Runs in a worker. Every message is stored `pending` before it gets here, so nothing is lost if a
-worker or Redis dies; the claim makes sure no two workers send the same message.
+Every message is stored `pending` before it gets here, so nothing is lost if a worker or Redis
+dies; the claim makes sure no two workers send the same message. The steps commit one by one:
+the claim must be durable before the provider is called, and no transaction is held while it answers.
 """
 
 import logging
-import random
-from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
 
 from app import jobs
 from app.celery import enqueue
@@ -20,22 +18,17 @@ from app.extensions import db
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, idempotency_key
 from app.models.base import utcnow
 from app.models.conversation import OPT_OUT_CHANNELS
-from app.providers.base import FAILED, PENDING, SENT, OutboundMessage, ProviderError, Recipient
-from app.services.contacts import set_opt_out
-from app.services.delivery_status import apply_status_update
+from app.providers.base import FAILED, PENDING, SENT, MessagingProvider, OutboundMessage, ProviderError, Recipient
+from app.services.contacts import link_provider_contact, set_opt_out
+from app.services.delivery_status import DeliveryReport, apply_delivery_report, apply_status_update
 from app.services.provider_registry import ProviderNotConfigured, provider_for
-from app.services.rate_limits import wait_for_send_slot
+from app.services.rate_limits import wait_for_slot
+from app.services.retries import RetryLater, backoff_seconds
+from app.services.unit_of_work import commit_step, use_case
 
 log = logging.getLogger(__name__)
 
 CLAIM_EARLY_TOLERANCE = timedelta(seconds=1)
-
-
-@dataclass
-class RetryLater(Exception):
-    """The send should be tried again after `countdown` seconds (the message is pending and unclaimed)."""
-
-    countdown: float
 
 
 def hand_to_worker(tenant_id: int, message_id: int) -> bool:
@@ -47,6 +40,7 @@ def hand_to_worker(tenant_id: int, message_id: int) -> bool:
     return False
 
 
+@use_case
 def leave_to_sweeper(tenant_id: int, message_id: int) -> None:
     """The retry will not be queued by its task: let the sweeper enqueue it once it is due."""
     db.session.execute(
@@ -55,29 +49,46 @@ def leave_to_sweeper(tenant_id: int, message_id: int) -> None:
         .values(enqueued_at=None)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
 
 
+@use_case
 def send_pending_message(tenant_id: int, message_id: int) -> str:
     """Send one pending message. Returns "sent", "failed" or "skipped"; raises RetryLater."""
     attempt = _claim(tenant_id, message_id)
     if attempt is None:
         return "skipped"  # sent, failed, or in another worker's hands: a redelivered task is harmless
     message = db.session.get(Message, message_id)
-    tenant = db.session.get(Tenant, tenant_id)
     conversation = db.session.get(Conversation, message.conversation_id)
     contact = db.session.get(Contact, conversation.contact_id) if conversation.contact_id else None
     if contact is not None and contact.sms_opted_out and message.channel in OPT_OUT_CHANNELS:
         # Their STOP arrived while the message waited for a worker or a retry: honour it.
         return _fail(message, ProviderError("The contact has opted out (STOP).", code="opted_out"), contact)
     try:
-        provider = provider_for(tenant)
+        provider = provider_for(db.session.get(Tenant, tenant_id))
     except (ProviderNotConfigured, SecretUnreadable) as exc:  # the message names no secret
         return _fail(message, ProviderError(str(exc), code="provider_not_configured"), contact)
-
+    outbound = _ready_to_send(provider, message, conversation, contact)
     try:
-        wait = wait_for_send_slot(tenant)
-        outbound = _outbound(tenant, message, conversation, contact)
+        receipt = provider.send(outbound)
+    except ProviderError as error:
+        return _handle_error(message, error, attempt, contact)
+    except Exception as exc:  # an adapter bug must not strand the message: retry, then fail
+        log.exception("message.send-crashed", extra={"tenant_id": tenant_id, "message_id": message_id})
+        error = ProviderError(exc.__class__.__name__, code="internal", transient=True)
+        return _handle_error(message, error, attempt, contact)
+    _record_receipt(message, conversation, contact, receipt)
+    log.info("message.sent", extra={"tenant_id": tenant_id, "message_id": message_id, "provider": provider.name})
+    if receipt.check_status_after is not None:
+        enqueue(jobs.CHECK_STATUS, tenant_id, message_id, countdown=receipt.check_status_after)
+    return "sent"
+
+
+def _ready_to_send(provider: MessagingProvider, message: Message, conversation: Conversation, contact):
+    """The request for the provider, once the provider's rate limit has room; commits, so no
+    transaction is held while the provider answers."""
+    try:
+        wait = wait_for_slot(provider.rate_budget)
+        outbound = _outbound(message, conversation, contact)
     except Exception:
         # Nothing reached the provider (e.g. Redis, the rate limiter's store, went down mid-task):
         # hand the message back unclaimed so the sweeper re-enqueues it, rather than leaving it
@@ -88,44 +99,37 @@ def send_pending_message(tenant_id: int, message_id: int) -> str:
     if wait:
         _release(message, wait, counts_as_attempt=False)
         raise RetryLater(wait)
-    db.session.commit()  # hold no transaction or connection while the provider answers
-    try:
-        receipt = provider.send(outbound)
-    except ProviderError as error:
-        return _handle_error(message, error, attempt, contact)
-    except Exception as exc:  # an adapter bug must not strand the message: retry, then fail
-        log.exception("message.send-crashed", extra={"tenant_id": tenant_id, "message_id": message_id})
-        return _handle_error(
-            message, ProviderError(exc.__class__.__name__, code="internal", transient=True), attempt, contact
-        )
+    commit_step()
+    return outbound
 
-    message.provider_message_id = receipt.provider_message_id
-    message.ghl_message_id = receipt.ghl_message_id
-    conversation.ghl_conversation_id = receipt.ghl_conversation_id or conversation.ghl_conversation_id
+
+def _record_receipt(message: Message, conversation: Conversation, contact, receipt) -> None:
+    """The provider took it: its ids and status, committed before anything else can fail."""
+    message.provider_message_id = receipt.ids.message
+    if receipt.ids.conversation:  # a provider that keeps its own threads (GHL): the two-way sync's ids
+        message.ghl_message_id = receipt.ids.message
+        conversation.provider_conversation_id = conversation.provider_conversation_id or receipt.ids.conversation
     message.error_code = message.error_message = None
     db.session.flush()
-    apply_status_update(tenant_id, message_id, receipt.status or SENT, commit=False)
-    db.session.commit()  # the outcome first: nothing after this line can lose it
-    _remember_ghl_contact(contact, receipt.ghl_contact_id)
-    log.info("message.sent", extra={"tenant_id": tenant_id, "message_id": message_id, "provider": provider.name})
-    if receipt.check_status_after is not None:
-        enqueue(jobs.CHECK_STATUS, tenant_id, message_id, countdown=receipt.check_status_after)
-    return "sent"
+    apply_status_update(message.tenant_id, message.id, receipt.status or SENT)
+    commit_step()  # the outcome first: nothing after this line can lose it
+    link_provider_contact(contact, receipt.ids.contact)
+    commit_step()
 
 
+@use_case
 def check_status(tenant_id: int, message_id: int) -> None:
     """Ask the provider where a sent message stands, and record it (forward only)."""
     message = db.session.scalar(sa.select(Message).where(Message.id == message_id, Message.tenant_id == tenant_id))
     if message is None or message.delivery_status != SENT or not message.provider_message_id:
         return
-    tenant = db.session.get(Tenant, tenant_id)
     try:
-        provider = provider_for(tenant)
+        provider = provider_for(db.session.get(Tenant, tenant_id))
     except (ProviderNotConfigured, SecretUnreadable):  # the provider was switched off or changed since
         log.warning("message.status-check-no-provider", extra={"tenant_id": tenant_id, "message_id": message_id})
         return
     provider_message_id = message.provider_message_id
-    db.session.commit()
+    commit_step()  # no transaction held while the provider answers
     try:
         report = provider.fetch_status(provider_message_id)
     except ProviderError as error:
@@ -133,23 +137,44 @@ def check_status(tenant_id: int, message_id: int) -> None:
             raise RetryLater(error.retry_after or 60) from error
         log.warning("message.status-check-refused", extra={"tenant_id": tenant_id, "message_id": message_id})
         return
-    if report.status is not None:
-        apply_status_update(
-            tenant_id, message_id, report.status, error_code=report.error_code, error_message=report.error_message
-        )
+    apply_delivery_report(tenant_id, DeliveryReport(provider_message_id, report))
 
 
+@use_case
 def sweep_unsent() -> int:
     """Re-enqueue pending messages nobody claimed (their enqueue was lost, e.g. Redis was down).
 
     A message claimed long ago with no outcome means its worker died mid-send. We cannot know
     whether the provider got it, so it is failed with a clear reason rather than risk texting twice.
     """
-    config = current_app.config
     now = utcnow()
+    for tenant_id, message_id in _interrupted_sends(now):
+        apply_status_update(
+            tenant_id,
+            message_id,
+            FAILED,
+            error_code="send_interrupted",
+            error_message="The worker stopped while sending; check with the customer before sending again.",
+        )
+    unsent = _unsent(now)
+    if unsent:
+        db.session.execute(
+            sa.update(Message).where(Message.id.in_([message_id for _, message_id in unsent])).values(enqueued_at=now)
+        )
+    commit_step()  # marked queued before the hand-offs, which clear the mark when they fail
+    for tenant_id, message_id in unsent:
+        hand_to_worker(tenant_id, message_id)
+    if unsent:
+        log.info("messages.swept", extra={"requeued": len(unsent)})
+    return len(unsent)
+
+
+def _unsent(now) -> list:
+    """Pending, unclaimed, due, and never queued (or queued so long ago the task must be lost)."""
+    config = current_app.config
     grace = now - timedelta(seconds=config["SWEEP_GRACE_SECONDS"])
     requeue_before = now - timedelta(seconds=config["SWEEP_REQUEUE_AFTER_SECONDS"])
-    unsent = db.session.execute(
+    return db.session.execute(
         sa.select(Message.tenant_id, Message.id)
         .where(
             Message.direction == "outbound",
@@ -161,33 +186,20 @@ def sweep_unsent() -> int:
         .order_by(Message.id)
         .limit(500)
     ).all()
-    interrupted = db.session.execute(
+
+
+def _interrupted_sends(now) -> list:
+    timeout = timedelta(seconds=current_app.config["SEND_CLAIM_TIMEOUT_SECONDS"])
+    return db.session.execute(
         sa.select(Message.tenant_id, Message.id).where(
             Message.direction == "outbound",
             Message.delivery_status == PENDING,
-            Message.claimed_at < now - timedelta(seconds=config["SEND_CLAIM_TIMEOUT_SECONDS"]),
+            Message.claimed_at < now - timeout,
         )
     ).all()
-    for tenant_id, message_id in interrupted:
-        apply_status_update(
-            tenant_id,
-            message_id,
-            FAILED,
-            error_code="send_interrupted",
-            error_message="The worker stopped while sending; check with the customer before sending again.",
-        )
-    if unsent:
-        db.session.execute(
-            sa.update(Message).where(Message.id.in_([message_id for _, message_id in unsent])).values(enqueued_at=now)
-        )
-    db.session.commit()
-    for tenant_id, message_id in unsent:
-        hand_to_worker(tenant_id, message_id)
-    if unsent or interrupted:
-        log.info("messages.swept", extra={"requeued": len(unsent), "interrupted": len(interrupted)})
-    return len(unsent)
 
 
+@use_case
 def poll_statuses() -> int:
     """Enqueue a status check for messages left at `sent` too long without a final status."""
     config = current_app.config
@@ -211,24 +223,16 @@ def poll_statuses() -> int:
             .where(Message.id.in_([message_id for _, message_id in due]))
             .values(status_checked_at=now)
         )
-    db.session.commit()
+    commit_step()
     for tenant_id, message_id in due:
         enqueue(jobs.CHECK_STATUS, tenant_id, message_id)
     return len(due)
 
 
+@use_case
 def purge_idempotency_keys() -> int:
     cutoff = utcnow() - idempotency_key.KEPT_FOR
-    deleted = db.session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.inserted_at < cutoff)).rowcount
-    db.session.commit()
-    return deleted
-
-
-def backoff_seconds(attempt: int) -> float:
-    """Exponential backoff with jitter, capped: about base * 2^(attempt-1), half of it random."""
-    config = current_app.config
-    delay = min(config["SEND_BACKOFF_MAX_SECONDS"], config["SEND_BACKOFF_BASE_SECONDS"] * 2 ** (attempt - 1))
-    return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 (jitter, not security)
+    return db.session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.inserted_at < cutoff)).rowcount
 
 
 def _claim(tenant_id: int, message_id: int) -> int | None:
@@ -250,28 +254,24 @@ def _claim(tenant_id: int, message_id: int) -> int | None:
         .returning(Message.send_attempts)
         .execution_options(synchronize_session=False)
     ).scalar()
-    db.session.commit()
+    commit_step()  # the claim is durable before anyone calls the provider
     return attempt
 
 
-def _outbound(tenant: Tenant, message: Message, conversation: Conversation, contact: Contact | None) -> OutboundMessage:
+def _outbound(message: Message, conversation: Conversation, contact: Contact | None) -> OutboundMessage:
     phone = (contact.phone if contact else None) or conversation.phone_number
     recipient = Recipient(
         phone=phone,
         first_name=contact.first_name if contact else None,
         last_name=contact.last_name if contact else None,
         email=contact.email if contact else None,
-        ghl_contact_id=contact.ghl_contact_id if contact else None,
+        provider_contact_id=contact.provider_contact_id if contact else None,
     )
-    callback = None
-    if tenant.sms_provider == "twilio":
-        callback = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + "/webhooks/twilio"
     return OutboundMessage(
         channel=message.channel,
         recipient=recipient,
         body=message.body,
         media_urls=tuple(attachment["url"] for attachment in message.attachments),
-        status_callback_url=callback,
         reference=str(message.id),
     )
 
@@ -290,32 +290,14 @@ def _handle_error(message: Message, error: ProviderError, attempt: int, contact:
     return _fail(message, error, contact)
 
 
-def _remember_ghl_contact(contact: Contact | None, ghl_contact_id: str | None) -> None:
-    """Keep GHL's id for our contact, so the next send skips the upsert and webhooks find them.
-
-    Another of our contacts may hold that id already (created from a webhook before GHL told us
-    who it was): then the link is left as it is, for staff to merge, rather than failing the send.
-    """
-    if contact is None or not ghl_contact_id or contact.ghl_contact_id == ghl_contact_id:
-        return
-    try:
-        with db.session.begin_nested():
-            contact.ghl_contact_id = ghl_contact_id
-        db.session.commit()
-    except IntegrityError:
-        log.warning("contact.ghl-id-held-by-another", extra={"tenant_id": contact.tenant_id, "contact_id": contact.id})
-
-
 def _fail(message: Message, error: ProviderError, contact: Contact | None) -> str:
     if error.opted_out and contact is not None:
         set_opt_out(contact, True)
     if error.bad_credentials:
         log.warning("provider.bad-credentials", extra={"tenant_id": message.tenant_id})
-    apply_status_update(
-        message.tenant_id, message.id, FAILED, error_code=error.code, error_message=error.message, commit=False
-    )
-    db.session.commit()
-    _remember_ghl_contact(contact, error.details.get("ghl_contact_id"))  # upserted before the send failed
+    apply_status_update(message.tenant_id, message.id, FAILED, error_code=error.code, error_message=error.message)
+    commit_step()
+    link_provider_contact(contact, error.provider_contact_id)  # the provider learned who they are before failing
     log.info("message.failed", extra={"tenant_id": message.tenant_id, "message_id": message.id, "code": error.code})
     return "failed"
 
@@ -327,4 +309,4 @@ def _release(message: Message, countdown: float, *, counts_as_attempt: bool, req
     message.enqueued_at = utcnow() if requeued else None
     if not counts_as_attempt:
         message.send_attempts -= 1
-    db.session.commit()
+    commit_step()

@@ -1,4 +1,4 @@
-"""Messages: sending from staff, and reading a conversation's history."""
+"""Messages: what staff send (stored, then handed to delivery), and a conversation's history."""
 
 import hashlib
 import json
@@ -14,7 +14,7 @@ from app.live import notify
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, User, idempotency_key
 from app.models.base import aware, utcnow
 from app.models.conversation import OPT_OUT_CHANNELS
-from app.services.contacts import find_contact_by_phone, find_or_create_by_phone, get_contact
+from app.services.contacts import find_contact_by_phone, get_contact, resolve_contact
 from app.services.conversations import (
     NEWEST_FIRST,
     append_message,
@@ -22,7 +22,9 @@ from app.services.conversations import (
     get_conversation,
     move_to,
 )
-from app.services.sending import hand_to_worker
+from app.services.delivery import hand_to_worker
+from app.services.provider_registry import has_provider
+from app.services.unit_of_work import commit_step, use_case
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class Sent:
     replayed: bool = False  # True when an Idempotency-Key matched an earlier request
 
 
+@use_case
 def send_message(tenant: Tenant, conversation_id: int, sender: User, draft: Draft) -> Sent:
     """Send from staff into a conversation.
 
@@ -62,6 +65,7 @@ def send_message(tenant: Tenant, conversation_id: int, sender: User, draft: Draf
     return _store_and_dispatch(tenant, conversation, sender, draft, fingerprint)
 
 
+@use_case
 def send_to_contact(
     tenant: Tenant, sender: User, draft: Draft, *, channel: str, contact_id: int | None = None, phone: str | None = None
 ) -> Sent:
@@ -75,7 +79,7 @@ def send_to_contact(
     contact = get_contact(tenant, contact_id) if contact_id is not None else find_contact_by_phone(tenant, phone)
     ensure_can_send(tenant, channel, contact)
     if contact is None:
-        contact = find_or_create_by_phone(tenant, phone)
+        contact = resolve_contact(tenant, phone=phone)
     conversation = find_or_start_open_conversation(tenant, contact, channel)
     return _store_and_dispatch(tenant, conversation, sender, draft, fingerprint)
 
@@ -86,7 +90,7 @@ def ensure_can_send(tenant: Tenant, channel: str, contact: Contact | None) -> No
         raise ChannelUnavailable("Email is not available yet.")
     if channel == "voice":
         raise ChannelUnavailable("A voice conversation cannot carry text; send on sms instead.")
-    if channel != "web" and not tenant.sms_provider:
+    if channel != "web" and not has_provider(tenant):
         raise ChannelUnavailable()
     if channel in OPT_OUT_CHANNELS and contact is not None and contact.sms_opted_out:
         raise ValidationFailed("This contact has opted out of text messages (STOP).", code="opted_out")
@@ -146,15 +150,14 @@ def _store_and_dispatch(tenant: Tenant, conversation: Conversation, sender: User
                 tenant_id=tenant.id, key=draft.idempotency_key, request_fingerprint=fingerprint, message_id=message.id
             )
         )
+    notify.message_created(message)  # live streams: published when this commits (app/live)
     try:
-        db.session.commit()
+        commit_step()  # stored before anything can fail, and before the worker looks for it
     except IntegrityError:
         # Only the idempotency key is unique here: the same key raced us and won. Answer with its message.
-        db.session.rollback()
         if replay := _replay(tenant, draft.idempotency_key, fingerprint):
             return replay
         raise
-    notify.message_created(message)  # live streams (app/live)
     if message.delivery_status == "pending":
         # After the commit, so the worker finds the row; if the broker is down the sweeper retries.
         hand_to_worker(tenant.id, message.id)

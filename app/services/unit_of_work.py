@@ -1,0 +1,93 @@
+"""One commit per use case.
+
+A public service function is a use case: decorated with `@use_case`, it commits once when it
+returns and rolls back when it raises. A use case called from another joins the outer one (only
+the outermost commits), so use cases compose, as GOV.UK Notify's `@autocommit` does. Steps that
+must be durable before a provider is called (the send's claim, "hold no transaction while the
+provider answers") call `commit_step()` inside the use case, and say why.
+
+A use case that can hit a unique constraint names the Conflict it means; the translation from
+IntegrityError to that answer is written here, once.
+"""
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import wraps
+
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import Conflict
+from app.extensions import db
+
+_depth: ContextVar[int] = ContextVar("use_case_depth", default=0)
+
+
+def use_case(function: Callable | None = None, *, conflict: Callable[[], Conflict] | None = None):
+    """Decorate a service function: commit when the outermost use case returns, roll back when it raises.
+
+    `conflict` builds the error a unique-constraint violation at the commit means (e.g. the phone
+    number is another contact's).
+    """
+
+    def decorate(function: Callable) -> Callable:
+        @wraps(function)
+        def run(*args, **kwargs):
+            outermost = _depth.get() == 0
+            token = _depth.set(_depth.get() + 1)
+            try:
+                result = function(*args, **kwargs)
+                if outermost:
+                    commit_step(conflict)
+                return result
+            except BaseException:
+                if outermost:
+                    db.session.rollback()
+                raise
+            finally:
+                _depth.reset(token)
+
+        return run
+
+    return decorate(function) if function is not None else decorate
+
+
+@contextmanager
+def separate_use_case():
+    """Run what follows as a use case of its own, even inside another (a task run in-process)."""
+    token = _depth.set(0)
+    try:
+        yield
+    finally:
+        _depth.reset(token)
+
+
+def commit_step(conflict: Callable[[], Conflict] | None = None) -> None:
+    """Commit now: the work so far must be durable before what follows (a provider call, a hand-off)."""
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        if conflict is None:
+            raise
+        raise conflict() from exc
+
+
+def contact_exists() -> Conflict:
+    return Conflict(
+        "Another contact already has this phone number.",
+        code="contact_exists",
+        fields={"phone": ["Already used by another contact."]},
+    )
+
+
+def conversation_exists() -> Conflict:
+    return Conflict("This contact already has an open conversation on this channel.", code="conversation_exists")
+
+
+def ghl_location_taken() -> Conflict:
+    return Conflict(
+        "This GHL location is already connected to another account.",
+        code="ghl_location_taken",
+        fields={"ghl_location_id": ["Already connected to another account."]},
+    )
