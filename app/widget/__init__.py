@@ -56,7 +56,9 @@ def find_tenant(endpoint, values):
 @api.before_request
 def check_request():
     refuse_foreign_origin(g.widget_tenant)
-    if request.content_length and request.content_length > current_app.config["WIDGET_MAX_BODY_BYTES"]:
+    limit = current_app.config["WIDGET_MAX_BODY_BYTES"]
+    request.max_content_length = limit  # also bounds a chunked body, which declares no length
+    if request.content_length and request.content_length > limit:
         abort(413)
 
 
