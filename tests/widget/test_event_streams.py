@@ -189,3 +189,22 @@ def test_an_event_published_by_one_process_reaches_the_streams_of_another_throug
     resumed = listener.replay(tenant_id, "0-0")
     assert [event.id for event in resumed][-1] == published.id
     assert all(event.type != "typing" for event in resumed)
+
+
+def test_a_visitor_typing_reaches_the_staff_stream_without_being_logged(api, visitor, app):
+    visitor.start(name="Alex")
+    _, chunks = open_stream(api.client, "/api/v1/events", api.headers)
+
+    response = visitor.client.post(visitor.conversation_url("/typing"), headers=visitor.headers())
+
+    assert response.status_code == 204
+    events = read_events(chunks, 1)
+    assert events[0]["event"] == "typing"
+    assert events[0]["data"] == {"conversation_id": visitor.conversation_id, "by": "visitor", "name": "Alex"}
+    assert "id" not in events[0]  # ephemeral: nothing to resume from
+
+
+def test_staff_typing_in_another_tenants_conversation_answers_404(other_api, visitor):
+    visitor.start()
+
+    assert other_api.post(f"/api/v1/conversations/{visitor.conversation_id}/typing").status_code == 404
