@@ -5,6 +5,7 @@ from flask import current_app, g, request
 from app import live
 from app.api import Blueprint
 from app.api.auth import require_bearer_token
+from app.live import notify
 from app.live.sse import event_stream, sse_response
 from app.services import webchat
 
@@ -41,6 +42,7 @@ def events():
         live.get_bus(),
         g.tenant.id,
         request.headers.get("Last-Event-ID") or request.args.get("last_event_id"),
+        shape=notify.staff_view,
         heartbeat_seconds=config["LIVE_HEARTBEAT_SECONDS"],
         max_seconds=config["LIVE_STREAM_MAX_SECONDS"],
     )

@@ -51,12 +51,13 @@ class _Pending:
     tenant_id: int
     type: str
     build: Callable[[], dict | None]
+    durable: bool = True
     data: dict | None = None
 
 
-def publish_on_commit(tenant_id: int, type_: str, build: Callable[[], dict | None]) -> None:
+def publish_on_commit(tenant_id: int, type_: str, build: Callable[[], dict | None], *, durable: bool = True) -> None:
     """Publish when the current session commits; `build()` makes the data just before the commit."""
-    pending = _Pending(current_app._get_current_object(), tenant_id, type_, build)
+    pending = _Pending(current_app._get_current_object(), tenant_id, type_, build, durable)
     db.session().info.setdefault(_PENDING, []).append(pending)
 
 
@@ -76,7 +77,7 @@ def _publish_pending(session: Session) -> None:
     for item in session.info.pop(_PENDING, None) or ():
         if item.data is not None:
             # No app context pushed here: popping one would remove the session mid-commit.
-            publish(item.tenant_id, item.type, item.data, app=item.app)
+            publish(item.tenant_id, item.type, item.data, durable=item.durable, app=item.app)
 
 
 @sa.event.listens_for(Session, "after_rollback")

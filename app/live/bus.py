@@ -55,6 +55,7 @@ def id_key(event_id: str | None) -> tuple[int, int] | None:
 # Markers put on a subscriber's queue besides events.
 SHUTDOWN = object()  # the process is stopping: end the stream so the client reconnects elsewhere
 RESYNC = object()  # the bus lost its connection: events may be missing, replay from the log
+END = object()  # returned by a stream's shape: this event ends the stream (e.g. its token was replaced)
 
 
 class Subscription:

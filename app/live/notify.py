@@ -19,6 +19,10 @@ CONVERSATION_CLOSED = "conversation.closed"
 CONVERSATION_REOPENED = "conversation.reopened"
 CONVERSATION_READ = "conversation.read"
 TYPING = "typing"
+# For the web processes only, never shown to a client: a visitor token was replaced, so streams
+# opened with the old one end.
+VISITOR_TOKEN_ROTATED = "visitor.token-rotated"
+INTERNAL = frozenset({VISITOR_TOKEN_ROTATED})
 
 
 def message_payload(message: Message, sender_name: str | None = None) -> dict:
@@ -101,6 +105,20 @@ def conversation_read(conversation: Conversation) -> None:
         return {"conversation_id": conversation.id, "read_up_to": read_up_to}
 
     publish_on_commit(conversation.tenant_id, CONVERSATION_READ, build)
+
+
+def visitor_token_rotated(conversation: Conversation) -> None:
+    publish_on_commit(
+        conversation.tenant_id,
+        VISITOR_TOKEN_ROTATED,
+        lambda: {"conversation_id": conversation.id},
+        durable=False,
+    )
+
+
+def staff_view(event) -> dict | None:
+    """What a staff stream shows of an event: everything but the web processes' own signals."""
+    return None if event.type in INTERNAL else event.data
 
 
 def typing(tenant_id: int, conversation_id: int, *, by: str, name: str | None = None) -> None:

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 
 from flask import Response
 
-from app.live.bus import RESYNC, SHUTDOWN, BaseBus, Event, id_key
+from app.live.bus import END, RESYNC, SHUTDOWN, BaseBus, Event, id_key
 
-# Accept an event for this stream and shape its data, or None to skip it.
+# Accept an event for this stream and shape its data, or None to skip it, or END to end the stream.
 Shape = Callable[[Event], dict | None]
 
 
@@ -30,7 +30,7 @@ def event_stream(
     tenant_id: int,
     last_event_id: str | None,
     *,
-    shape: Shape = lambda event: event.data,
+    shape: Shape,
     heartbeat_seconds: float = 15,
     max_seconds: float | None = None,
     retry_ms: int = 2000,
@@ -43,7 +43,7 @@ def event_stream(
         for event in bus.replay(tenant_id, last):
             last = event.id
             data = shape(event)
-            if data is not None:
+            if data is not None and data is not END:
                 yield _frame(event, data)
 
     def generate() -> Iterator[str]:
@@ -74,6 +74,9 @@ def event_stream(
                         continue  # already sent by the replay
                     last = item.id
                 data = shape(item)
+                if data is END:
+                    yield "event: reconnect\ndata: {}\n\n"
+                    return
                 if data is not None:
                     yield _frame(item, data)
         finally:

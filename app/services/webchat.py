@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from app.errors import NotFound, Unauthorized, ValidationFailed
 from app.extensions import db
 from app.live import notify
+from app.live.bus import END
 from app.models import Conversation, Message, Tenant
 from app.models.conversation import new_visitor_token, visitor_token_digest
 from app.models.tenant import new_widget_key
@@ -226,6 +227,7 @@ def rotate_visitor_token(tenant: Tenant, conversation_id: int, token: str | None
     conversation = visitor_conversation(tenant, conversation_id, token)
     token = new_visitor_token()
     conversation.visitor_token = visitor_token_digest(token)
+    notify.visitor_token_rotated(conversation)  # streams opened with the old token end
     log.info("webchat.token-rotated", extra={"tenant_id": conversation.tenant_id, "conversation_id": conversation.id})
     return token
 
@@ -247,6 +249,8 @@ def visitor_event_shape(conversation_id: int):
         data = event.data
         if data.get("conversation_id") != conversation_id:
             return None
+        if event.type == notify.VISITOR_TOKEN_ROTATED:
+            return END
         if event.type == notify.MESSAGE_CREATED:
             message = data["message"]
             return visitor_view(message, message.get("sender_name"))

@@ -167,7 +167,7 @@ def two_redis_buses():
 def test_an_event_published_by_one_process_reaches_the_streams_of_another_through_redis(two_redis_buses):
     publisher, listener = two_redis_buses
     tenant_id, elsewhere = 900_000_001, 900_000_002
-    stream = event_stream(listener, tenant_id, None, heartbeat_seconds=0.05)
+    stream = event_stream(listener, tenant_id, None, shape=lambda event: event.data, heartbeat_seconds=0.05)
     next(stream)  # connected
 
     publisher.publish(elsewhere, "message.created", {"conversation_id": 2})
@@ -208,3 +208,17 @@ def test_staff_typing_in_another_tenants_conversation_answers_404(other_api, vis
     visitor.start()
 
     assert other_api.post(f"/api/v1/conversations/{visitor.conversation_id}/typing").status_code == 404
+
+
+def test_rotating_the_visitor_token_ends_streams_opened_with_the_old_one(client, visitor, api):
+    visitor.start()
+    _, chunks = open_stream(client, visitor.conversation_url("/events"), visitor.headers())
+    _, staff_chunks = open_stream(api.client, "/api/v1/events", api.headers)
+
+    rotated = client.post(visitor.conversation_url("/token"), headers=visitor.headers())
+
+    assert rotated.status_code == 200
+    assert [event["event"] for event in read_events(chunks, 1)] == ["reconnect"]
+    with pytest.raises(StopIteration):
+        next(chunks)
+    assert nothing_more(staff_chunks)  # the web processes' own signal is not shown to staff
