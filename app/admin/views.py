@@ -65,10 +65,17 @@ def login_form():
 @admin.post("/login")
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"])
 def login():
+    tenant_id = request.form.get("tenant_id", "").strip()
     try:
-        user = accounts.check_credentials(request.form.get("email", ""), request.form.get("password", ""))
+        user = accounts.check_credentials(
+            request.form.get("email", ""),
+            request.form.get("password", ""),
+            tenant_id=int(tenant_id) if tenant_id.isdigit() else None,
+        )
     except DomainError as error:
-        return render_template("admin/login.html", error=error.message, email=request.form.get("email", "")), 401
+        return render_template(
+            "admin/login.html", error=error.message, email=request.form.get("email", "")
+        ), error.status
     sign_in(user)
     target = request.form.get("next", "")
     return redirect(target if target.startswith("/admin") and not target.startswith("//") else url_for("admin.index"))

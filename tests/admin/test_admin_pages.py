@@ -214,3 +214,20 @@ def test_outside_development_the_session_cookie_is_secure_http_only_and_same_sit
 
     cookie = response.headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_an_email_in_two_accounts_signs_in_with_the_account_number(client, admin, tenant):
+    other = factories.make_tenant(name="Globex")
+    factories.make_user(tenant=other, role="admin", email=admin.email)
+    token = csrf_of(client.get("/admin/login"))
+
+    ambiguous = client.post("/admin/login", data={"email": admin.email, "password": PASSWORD, "csrf_token": token})
+    chosen = client.post(
+        "/admin/login",
+        data={"email": admin.email, "password": PASSWORD, "tenant_id": str(tenant.id), "csrf_token": token},
+    )
+
+    assert ambiguous.status_code == 422
+    assert "more than one account" in ambiguous.get_data(as_text=True)
+    assert chosen.status_code == 302
+    assert "Acme" in client.get("/admin/").get_data(as_text=True)
