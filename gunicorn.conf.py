@@ -23,6 +23,10 @@ timeout = 30
 graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5
 accesslog = "-"
+# gunicorn 27's runtime control socket lives at one path per user ($HOME/.gunicorn/gunicorn.ctl):
+# two web processes on one machine (tests, a benchmark, another app) would fight over it, and the
+# platform restarts dynos rather than reconfiguring them, so it is off.
+control_socket_disable = True
 
 
 def post_worker_init(worker):
