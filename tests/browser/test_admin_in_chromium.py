@@ -21,7 +21,7 @@ def people(live_server):
 
 def sign_in(page, live_server, email):
     page.goto(f"{live_server.url}/admin/")
-    page.get_by_label("Email").fill(email)
+    page.get_by_label("Email", exact=True).fill(email)
     page.get_by_label("Password").fill("pw-123456")
     page.get_by_role("button", name="Sign in").click()
 
