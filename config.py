@@ -126,6 +126,30 @@ class Config:
     PUSH_BACKOFF_MAX_SECONDS = float(os.environ.get("PUSH_BACKOFF_MAX_SECONDS", "300"))
 
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+
+    # Web chat (the widget's public API, /widget/v1). Limits per client address apply to every
+    # widget call; a visitor token has its own, tighter ones for writing.
+    WIDGET_ADDRESS_RATE_LIMIT = os.environ.get("WIDGET_ADDRESS_RATE_LIMIT", "300 per minute")
+    WIDGET_START_RATE_LIMIT = os.environ.get("WIDGET_START_RATE_LIMIT", "10 per minute")
+    WIDGET_MESSAGE_RATE_LIMIT = os.environ.get("WIDGET_MESSAGE_RATE_LIMIT", "20 per minute")
+    WIDGET_TYPING_RATE_LIMIT = os.environ.get("WIDGET_TYPING_RATE_LIMIT", "30 per minute")
+    WIDGET_MAX_BODY_BYTES = _int("WIDGET_MAX_BODY_BYTES", 16 * 1024)
+    # The demo page (/widget/demo) showing the widget on a sample site: development only.
+    WIDGET_DEMO = os.environ.get("WIDGET_DEMO", "").lower() in ("1", "true", "yes")
+
+    # Live events (app/live): how many events per tenant Last-Event-ID can replay, and for how long.
+    LIVE_LOG_SIZE = _int("LIVE_LOG_SIZE", 1000)
+    LIVE_LOG_TTL_SECONDS = _int("LIVE_LOG_TTL_SECONDS", 24 * 3600)
+    LIVE_HEARTBEAT_SECONDS = float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "15"))
+    # A stream ends after this long (the client reconnects with Last-Event-ID), so no connection
+    # outlives a proxy's limit and load spreads again after a deploy.
+    LIVE_STREAM_MAX_SECONDS = float(os.environ.get("LIVE_STREAM_MAX_SECONDS", "1800"))
+
+    # /admin signs in with a session cookie: Secure unless told otherwise (plain-http development).
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "true").lower() != "false"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = _int("ADMIN_SESSION_SECONDS", 8 * 3600)
     RATELIMIT_HEADERS_ENABLED = True  # a throttled client gets Retry-After
 
     # flask-smorest / OpenAPI
@@ -190,6 +214,8 @@ class TestConfig(Config):
     REQUIRE_PROVIDER_VERIFICATION = False  # tests connect made-up GHL locations; the check has its own tests
     ENCRYPTION_KEYS = "Y2FyZWZ1bGx5LWNob3Nlbi10ZXN0LWtleS0zMmJ5dGU="
     PUBLIC_BASE_URL = "https://api.example.test"
+    WIDGET_DEMO = True
+    SESSION_COOKIE_SECURE = False  # the test client speaks plain http; one test checks the production flags
 
     @property
     def CELERY(self) -> dict:  # noqa: N802

@@ -79,6 +79,12 @@ def issue_token(user: User, name: str = "api") -> str:
 @use_case
 def login(email: str, password: str, *, tenant_id: int | None = None, token_name: str = "mobile") -> tuple[str, User]:
     """Exchange email and password for a new token. The same answer for an unknown email and a wrong password."""
+    user = check_credentials(email, password, tenant_id=tenant_id)
+    return issue_token(user, token_name), user
+
+
+def check_credentials(email: str, password: str, *, tenant_id: int | None = None) -> User:
+    """The user these credentials name (the API's token sign-in and /admin's session sign-in share it)."""
     query = sa.select(User).where(User.email == email.strip().lower())
     if tenant_id is not None:
         query = query.where(User.tenant_id == tenant_id)
@@ -93,8 +99,7 @@ def login(email: str, password: str, *, tenant_id: int | None = None, token_name
                 "This email belongs to more than one account; add tenant_id.", fields={"tenant_id": ["Required."]}
             )
         raise Unauthorized("Email or password is wrong.", code="invalid_credentials")
-    user = matches[0]
-    return issue_token(user, token_name), user
+    return matches[0]
 
 
 def authenticate(token: str) -> ApiToken:

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict
 from app.extensions import db
+from app.live import notify
 from app.models import Contact, Conversation, Message, Tenant
 from app.models.base import aware, utcnow
 from app.models.conversation import CHANNELS, PROVIDER_CHANNELS
@@ -94,6 +95,7 @@ def create_conversation(
     conversation = new_conversation(tenant, channel=channel, contact=contact, **visitor)
     conversation.assigned_to = assigned_to
     conversation.meta = metadata or {}
+    notify.conversation_changed(conversation, notify.CONVERSATION_CREATED)
     return conversation
 
 
@@ -177,7 +179,7 @@ def update_conversation(
     tenant: Tenant, conversation_id: int, *, actor_id: int | None = None, **changes
 ) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
-    assignee_before = conversation.assigned_to
+    before = (conversation.status, conversation.assigned_to)
     if "assigned_to" in changes and changes["assigned_to"] is not None:
         get_user(tenant, changes["assigned_to"])
     if "metadata" in changes:
@@ -187,8 +189,9 @@ def update_conversation(
         setattr(conversation, key, value)
     if status is not None:
         move_to(conversation, status)
-    if conversation.assigned_to != assignee_before:
-        notify_assigned(conversation, actor_id=actor_id)  # enqueued once this use case has committed
+    if conversation.assigned_to != before[1]:
+        notify_assigned(conversation, actor_id=actor_id)  # the assignee's phone, once this use case has committed
+    notify.conversation_updated(conversation, *before)  # live streams
     return conversation
 
 
@@ -219,6 +222,7 @@ def assign(
     conversation.assigned_to = user_id
     if changed:
         notify_assigned(conversation, actor_id=actor_id)  # the assignee's phone, unless they took it themselves
+    notify.conversation_changed(conversation, notify.CONVERSATION_ASSIGNED)  # live streams
     return conversation
 
 
@@ -226,6 +230,7 @@ def assign(
 def close(tenant: Tenant, conversation_id: int) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
     move_to(conversation, "closed")
+    notify.conversation_changed(conversation, notify.CONVERSATION_CLOSED)
     return conversation
 
 
@@ -233,6 +238,7 @@ def close(tenant: Tenant, conversation_id: int) -> Conversation:
 def reopen(tenant: Tenant, conversation_id: int) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
     move_to(conversation, "open")
+    notify.conversation_changed(conversation, notify.CONVERSATION_REOPENED)
     return conversation
 
 
@@ -269,6 +275,8 @@ def mark_read(tenant: Tenant, conversation_id: int, *, up_to_message_id: int | N
     conversation = get_conversation(tenant, conversation_id)
     marked = mark_inbound_read(tenant.id, conversation.id, up_to_message_id=up_to_message_id)
     notify_read(conversation, marked)  # badges that counted these go down silently, after the commit
+    if marked:
+        notify.conversation_read(conversation)  # live streams
     return conversation, marked
 
 

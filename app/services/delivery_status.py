@@ -9,6 +9,7 @@ import logging
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.live import notify
 from app.models import Message
 from app.models.base import utcnow
 from app.providers.base import DELIVERED, FAILED, PENDING, READ, SENT, DeliveryReport
@@ -66,6 +67,8 @@ def apply_status_update(
         .execution_options(synchronize_session=False)
     )
     moved = result.rowcount == 1
+    if moved:
+        notify.message_status_changed(tenant_id, message_id, new_status)  # live streams, on commit (app/live)
     log.info(
         "message.status-update",
         extra={"tenant_id": tenant_id, "message_id": message_id, "status": new_status, "applied": moved},

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
+from app.live import notify
 from app.models import Contact, Conversation, Message, Tenant
 from app.models.base import utcnow
 from app.models.conversation import OPT_OUT_CHANNELS
@@ -82,7 +83,9 @@ def record_message(
     if reported.call is not None:
         apply_call_outcome(message, reported.call)
     _honour_opt_out(tenant, contact, reported)
-    notify_inbound(message)  # enqueued after the commit; customers' messages only, never history
+    notify_inbound(message)  # push, enqueued after the commit; customers' messages only, never history
+    if not reported.history:  # a backfill is not news
+        notify.message_created(message)  # live streams, on commit (app/live)
     log.info(
         "message.recorded",
         extra={"tenant_id": tenant.id, "conversation_id": conversation.id, "message_id": message.id},
