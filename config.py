@@ -92,6 +92,14 @@ class Config:
     SIMULATOR_DELAY_SECONDS = float(os.environ.get("SIMULATOR_DELAY_SECONDS", "2"))
 
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+
+    # Request body ceilings (413 beyond them, answered before the body is read; app/request_limits.py).
+    # The largest genuine API body (1,600 characters, 10 media URLs, 16 KB of metadata) is well under 64 KB.
+    API_MAX_BYTES = _int("API_MAX_BYTES", 64 * 1024)
+    LOGIN_MAX_BYTES = _int("LOGIN_MAX_BYTES", 4 * 1024)
+    TWILIO_WEBHOOK_MAX_BYTES = _int("TWILIO_WEBHOOK_MAX_BYTES", 64 * 1024)
+    GHL_WEBHOOK_MAX_BYTES = _int("GHL_WEBHOOK_MAX_BYTES", 256 * 1024)
+    MAX_CONTENT_LENGTH = 1024 * 1024  # the backstop for any route the limits above do not name
     RATELIMIT_HEADERS_ENABLED = True  # a throttled client gets Retry-After
 
     # flask-smorest / OpenAPI

@@ -25,10 +25,12 @@ def create_app(config: object | None = None) -> Flask:
     from app.errors import register_error_handlers
     from app.extensions import db, limiter, migrate
     from app.health import health
+    from app.request_limits import register_request_limits
     from app.webhooks import register_webhooks
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    register_request_limits(app)  # before the limiter and the blueprints: nothing reads a body it refuses
     limiter.init_app(app)
     register_api(app)
     app.register_blueprint(health)

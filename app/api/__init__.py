@@ -1,5 +1,7 @@
 """The /api/v1 REST API: flask-smorest blueprints, bearer auth, OpenAPI from the same schemas."""
 
+import json
+
 import flask_smorest
 import marshmallow as ma
 from flask import Flask
@@ -10,6 +12,16 @@ from werkzeug.routing import IntegerConverter
 from app.schemas.common import MAX_ID
 
 
+class JsonParser(FlaskParser):
+    """webargs' parser, with a body nested too deep to parse answered as malformed JSON (400), not a 500."""
+
+    def _raw_load_json(self, req):
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError as exc:
+            raise json.JSONDecodeError("Nested too deeply.", doc="-", pos=0) from exc
+
+
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint, with query strings held to the schema's `unknown = RAISE` too.
 
@@ -17,7 +29,7 @@ class Blueprint(flask_smorest.Blueprint):
     everything; `unknown=None` makes it defer to each schema's Meta (StrictSchema, QuerySchema).
     """
 
-    ARGUMENTS_PARSER = FlaskParser(unknown=None)
+    ARGUMENTS_PARSER = JsonParser(unknown=None)
 
 
 class ErrorDetailSchema(ma.Schema):

@@ -3,7 +3,7 @@ from flask import g, request
 from app.api import Blueprint
 from app.api.auth import require_bearer_token
 from app.errors import ValidationFailed
-from app.schemas.common import envelope
+from app.schemas.common import UNSTORABLE_TEXT, envelope
 from app.schemas.conversations import (
     AssignSchema,
     ConversationCreateSchema,
@@ -22,6 +22,7 @@ from app.schemas.conversations import (
     UnreadSchema,
 )
 from app.services import conversations, messaging
+from app.text import storable
 
 blp = Blueprint("conversations", __name__, description="The unified inbox: every channel, one model")
 blp.before_request(require_bearer_token)
@@ -48,6 +49,8 @@ def _draft(fields: dict) -> messaging.Draft:
     key = request.headers.get("Idempotency-Key", "").strip() or None
     if key and len(key) > 255:
         raise ValidationFailed(fields={"Idempotency-Key": ["At most 255 characters."]})
+    if key and not storable(key):
+        raise ValidationFailed(fields={"Idempotency-Key": [UNSTORABLE_TEXT]})
     return messaging.Draft(body=fields["message"], media_urls=tuple(fields["media_urls"]), idempotency_key=key)
 
 

@@ -16,6 +16,7 @@ from app.errors import error_response
 from app.extensions import db
 from app.models.base import utcnow
 from app.services import ghl_events, webhook_events
+from app.text import clean_payload
 from app.webhooks.signatures import ghl_signature_valid
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,8 @@ def receive():
             403, "bad_signature", "The X-GHL-Signature (or x-wh-signature) header is missing or wrong."
         )
     try:
-        payload = json.loads(raw)
-    except ValueError:
+        payload = clean_payload(json.loads(raw))  # a NUL in a message must not lose it (nor 429 forever)
+    except (ValueError, RecursionError):
         return error_response(400, "malformed_json", "The request body is not valid JSON.")
     if not isinstance(payload, dict):
         return error_response(400, "malformed_event", "The event must be a JSON object.")

@@ -14,6 +14,7 @@ from app import crypto
 from app.errors import error_response
 from app.models import Tenant
 from app.services import twilio_events, webhook_events
+from app.text import clean_payload
 from app.webhooks.signatures import twilio_signature_valid
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ VOICEMAIL_PROMPT = "Sorry, we can't take your call right now. Please leave a mes
 @bp.post("", defaults={"subpath": ""})
 @bp.post("/<path:subpath>")
 def receive(subpath: str):
-    params = request.form.to_dict()
+    params = clean_payload(request.form.to_dict())  # a NUL in a Body must not lose the message
     try:
         event_type, event_key = twilio_events.classify(params)
     except twilio_events.UnknownEvent as exc:
