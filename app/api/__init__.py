@@ -33,9 +33,11 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 class ErrorDetailSchema(ma.Schema):
-    code = ma.fields.String(required=True)
-    message = ma.fields.String(required=True)
-    fields = ma.fields.Dict()
+    code = ma.fields.String(required=True, metadata={"description": "Stable, machine-readable: `not_found`..."})
+    message = ma.fields.String(required=True, metadata={"description": "For people; may change."})
+    fields = ma.fields.Dict(
+        required=True, metadata={"description": "Messages per input field at fault; empty when none is."}
+    )
 
 
 class ErrorSchema(ma.Schema):
@@ -57,6 +59,7 @@ def register_api(app: Flask) -> None:
     # One Api (and OpenAPI spec) per app, so create_app() can build a second app in the same
     # process (tests, the migration check). Bearer auth is attached to each blueprint at import.
     from app.api import account, contacts, conversations, docs, login, settings, users
+    from app.api.error_docs import document_errors
 
     api = ConversationsApi(
         spec_kwargs={
@@ -73,4 +76,5 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(login.blp, url_prefix="/api/v1/auth")
     for module in (account, contacts, conversations, settings, users):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
+    document_errors(api)
     app.register_blueprint(docs.blp)  # plain Flask: not part of the documented API
