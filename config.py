@@ -49,9 +49,10 @@ class Config:
     # Comma-separated Fernet keys, newest first (MultiFernet encrypts with the first).
     ENCRYPTION_KEYS = os.environ.get("ENCRYPTION_KEYS", "")
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:5000")
-    # Proxies in front of the app whose X-Forwarded-* headers we trust (Heroku's router: 1). With 0,
-    # nothing is trusted: use it when clients reach gunicorn directly, or they could fake their IP.
-    PROXY_HOPS = _int("PROXY_HOPS", 1)
+    # Proxies in front of the app whose X-Forwarded-* headers we trust (Heroku's router: set 1). The
+    # default trusts none: a client reaching gunicorn directly could otherwise fake its address
+    # (and so its login throttle) with one header.
+    PROXY_HOPS = _int("PROXY_HOPS", 0)
     # Refuse to start encrypting with a key derived from SECRET_KEY once this is set (production).
     REQUIRE_ENCRYPTION_KEYS = os.environ.get("REQUIRE_ENCRYPTION_KEYS", "").lower() in ("1", "true", "yes")
 
@@ -91,7 +92,8 @@ class Config:
     WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 5)
     SIMULATOR_DELAY_SECONDS = float(os.environ.get("SIMULATOR_DELAY_SECONDS", "2"))
 
-    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")  # per client address
+    LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "10 per minute;30 per hour")  # failures
 
     # Request body ceilings (413 beyond them, answered before the body is read; app/request_limits.py).
     # The largest genuine API body (1,600 characters, 10 media URLs, 16 KB of metadata) is well under 64 KB.

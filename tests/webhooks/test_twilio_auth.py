@@ -1,6 +1,7 @@
 """POST /webhooks/twilio: only requests Twilio signed for this tenant are stored, and each finds its tenant."""
 
 import pytest
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import jobs
 from app.models import Message, WebhookEvent
@@ -85,10 +86,10 @@ class TestTheSignature:
         assert response.status_code == 200
         assert twilio.post(payloads.twilio_sms(), path="/webhooks/twilio/sms", signed_url=TWILIO_URL).status_code == 403
 
-    def test_behind_a_proxy_the_forwarded_scheme_and_host_rebuild_the_url_twilio_called(self, twilio, app):
-        if not app.config["PROXY_HOPS"]:
-            pytest.skip("PROXY_HOPS=0 in this environment: X-Forwarded-* headers are not trusted")
-        # Twilio called the tenant's own hostname, which the proxy (ProxyFix, PROXY_HOPS=1) forwards to us.
+    def test_behind_a_proxy_the_forwarded_scheme_and_host_rebuild_the_url_twilio_called(self, twilio, app, monkeypatch):
+        # PROXY_HOPS=1, as create_app() sets it up behind one proxy (Heroku's router).
+        monkeypatch.setattr(app, "wsgi_app", ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1))
+        # Twilio called the tenant's own hostname, which the proxy forwards to us.
         public = "https://hooks.acme.example/webhooks/twilio"
         forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "hooks.acme.example"}
 
