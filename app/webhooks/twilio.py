@@ -5,6 +5,7 @@ land here too, so Twilio's separate URL fields can point wherever is convenient.
 """
 
 import logging
+import secrets
 
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
@@ -35,14 +36,27 @@ def receive(subpath: str):
         tenant = twilio_events.find_tenant(params, signed_by=_signed_by)
     except twilio_events.BadSignature:
         log.warning("webhook.twilio.bad-signature", extra={"event_type": event_type})
-        return error_response(403, "bad_signature", "The X-Twilio-Signature header is missing or wrong.")
+        return _bad_signature()
     except twilio_events.UnknownTenant:
-        tenant = None
+        # Answered exactly as a bad signature (and after as much work), so nobody can probe which
+        # AccountSids are our customers.
+        _spend_a_signature_check()
+        log.warning("webhook.twilio.unknown-tenant", extra={"event_type": event_type})
+        return _bad_signature()
     if tenant is None:
         log.warning("webhook.twilio.unknown-tenant", extra={"event_type": event_type})
         return error_response(404, "tenant_not_found", "No account is connected to this Twilio account and number.")
     webhook_events.record_event(tenant, provider="twilio", event_key=event_key, event_type=event_type, payload=params)
     return _twiml(_answer(tenant, event_type, params))
+
+
+def _bad_signature():
+    return error_response(403, "bad_signature", "The X-Twilio-Signature header is missing or wrong.")
+
+
+def _spend_a_signature_check() -> None:
+    signature = request.headers.get("X-Twilio-Signature", "")
+    twilio_signature_valid(secrets.token_hex(16), request.url, request.form, signature, request.get_data(cache=True))
 
 
 def _signed_by(tenant: Tenant) -> bool:

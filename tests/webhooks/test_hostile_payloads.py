@@ -4,7 +4,7 @@ import pytest
 
 from app.models import Message, WebhookEvent
 from tests.webhooks import payloads
-from tests.webhooks.conftest import count, one
+from tests.webhooks.conftest import FakeTwilio, all_rows, count, make_twilio_tenant, one
 
 ODD_BODIES = ["before\u0000after", "lone \ud800 surrogate", "\u0000"]
 # A form post is UTF-8 bytes, which cannot spell a lone surrogate (werkzeug decodes bad bytes as U+FFFD).
@@ -74,3 +74,30 @@ def test_a_ghl_event_nested_too_deep_to_parse_is_a_400(ghl):
 
     assert response.status_code == 400
     assert response.json["error"]["code"] == "malformed_json"
+
+
+def test_another_tenant_cannot_get_a_genuine_event_dropped_as_its_duplicate(twilio, twilio_tenant, client, worker):
+    """Globex (its own Twilio account) learns one of Acme's MessageSids and sends it first."""
+    other_sid = "AC" + "c3" * 16
+    globex = make_twilio_tenant(
+        name="Globex", account_sid=other_sid, auth_token=payloads.OTHER_AUTH_TOKEN, twilio_phone_number="+15005550077"
+    )
+    genuine = payloads.twilio_sms(body="Acme's real message")
+    forged = {**genuine, "AccountSid": other_sid, "To": "+15005550077", "Body": "Globex first"}
+    assert FakeTwilio(client, worker, payloads.OTHER_AUTH_TOKEN).deliver(forged).status_code == 200
+
+    response = twilio.deliver(genuine)
+
+    assert response.status_code == 200
+    assert sorted(e.tenant_id for e in all_rows(WebhookEvent)) == sorted([globex.id, twilio_tenant.id])
+    assert one(Message, Message.tenant_id == twilio_tenant.id).body == "Acme's real message"
+
+
+def test_a_redelivery_to_the_same_tenant_is_still_a_duplicate(twilio, twilio_tenant):
+    params = payloads.twilio_sms()
+
+    twilio.deliver(params)
+    twilio.deliver(params)
+
+    assert count(WebhookEvent) == 1
+    assert count(Message) == 1

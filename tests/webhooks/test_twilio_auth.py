@@ -113,24 +113,27 @@ class TestTheSignature:
 
 
 class TestFindingTheTenant:
-    def test_an_unknown_account_is_404_and_nothing_stored(self, twilio):
-        response = twilio.post(payloads.twilio_sms(AccountSid="AC" + "f0" * 16))
+    def test_an_unknown_account_is_answered_as_a_bad_signature_and_nothing_stored(self, twilio):
+        unknown = twilio.post(payloads.twilio_sms(AccountSid="AC" + "f0" * 16))
+        known_but_unsigned = twilio.post(payloads.twilio_sms(), signature="bm90LWEtc2lnbmF0dXJl")
 
-        assert response.status_code == 404
-        assert response.json["error"]["code"] == "tenant_not_found"
+        # The same status and body: nobody can test whether an AccountSid is one of our customers.
+        assert (unknown.status_code, unknown.json) == (known_but_unsigned.status_code, known_but_unsigned.json)
+        assert unknown.status_code == 403
+        assert unknown.json["error"]["code"] == "bad_signature"
         assert count(WebhookEvent) == 0
 
-    def test_a_request_without_account_sid_is_404(self, twilio):
+    def test_a_request_without_account_sid_is_403(self, twilio):
         params = payloads.twilio_sms()
         del params["AccountSid"]
 
-        assert twilio.post(params).status_code == 404
+        assert twilio.post(params).status_code == 403
 
     def test_a_tenant_that_left_twilio_no_longer_receives(self, twilio, twilio_tenant, db):
         twilio_tenant.sms_provider = None
         db.session.commit()
 
-        assert twilio.post(payloads.twilio_sms()).status_code == 404
+        assert twilio.post(payloads.twilio_sms()).status_code == 403
 
     @pytest.fixture
     def shared_account(self, db, client, worker):
