@@ -32,3 +32,14 @@ class LoginResultSchema(ma.Schema):
     token = ma.fields.String(metadata={"description": "Shown once; send it as `Authorization: Bearer <token>`."})
     user = ma.fields.Nested(MeSchema)
     inserted_at = UtcDateTime()
+
+
+class TokenSchema(ma.Schema):
+    """A signed-in device or script: never the token itself, which only its owner saw once."""
+
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    inserted_at = UtcDateTime()
+    last_used_at = UtcDateTime(allow_none=True)
+    expires_at = UtcDateTime(metadata={"description": "When it stops working unless used before then."})
+    current = ma.fields.Boolean(metadata={"description": "The token this request was made with."})
