@@ -3,12 +3,18 @@
 The app is created here, in the worker process, so every task runs in its own app context.
 """
 
+import sys
+
 from celery.signals import worker_process_init
 
 from app import create_app
 from app.extensions import db
+from app.startup import UnsafeConfiguration
 
-flask_app = create_app()
+try:
+    flask_app = create_app()
+except UnsafeConfiguration as exc:
+    sys.exit(str(exc))
 celery = flask_app.extensions["celery"]
 
 import tasks  # noqa: E402,F401  (registers the tasks with this Celery app)

@@ -1,6 +1,7 @@
 """Configuration from the environment (12-factor), with safe development defaults."""
 
 import os
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -40,7 +41,13 @@ GHL_RSA_PUBLIC_KEY = (
 )
 
 
+def app_env() -> str:
+    """production, development (or test): explicit APP_ENV, else production wherever DATABASE_URL is set."""
+    return os.environ.get("APP_ENV") or ("production" if os.environ.get("DATABASE_URL") else "development")
+
+
 class Config:
+    APP_ENV = app_env()  # production refuses to start without real keys (app/startup.py)
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
@@ -50,7 +57,6 @@ class Config:
     REDIS_URL = os.environ.get("REDIS_URL")  # unset: tasks run in-process, limits in memory
     # Comma-separated Fernet keys, newest first (MultiFernet encrypts with the first).
     ENCRYPTION_KEYS = os.environ.get("ENCRYPTION_KEYS", "")
-    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:5000")
     # Proxies in front of the app whose X-Forwarded-* headers we trust (Heroku's router: set 1). The
     # default trusts none: a client reaching gunicorn directly could otherwise fake its address
     # (and so its login throttle) with one header.
@@ -119,6 +125,11 @@ class Config:
     JSON_SORT_KEYS = False
 
     @property
+    def PUBLIC_BASE_URL(self) -> str:  # noqa: N802 (Flask config key)
+        """The URL providers call (Twilio signs it). Locally: this process's own PORT."""
+        return os.environ.get("PUBLIC_BASE_URL") or f"http://localhost:{os.environ.get('PORT') or 5000}"
+
+    @property
     def RATELIMIT_STORAGE_URI(self) -> str:  # noqa: N802 (Flask config key)
         return self.REDIS_URL or "memory://"
 
@@ -144,11 +155,15 @@ class Config:
             # which the broker redelivers; the send's claim makes the second run harmless.
             "worker_cancel_long_running_tasks_on_connection_loss": True,
             "worker_hijack_root_logger": False,  # keep our formatter, which prints the ids in `extra`
+            # celery beat's state file: never the working directory (the repository, or a dyno's slug).
+            "beat_schedule_filename": os.environ.get("CELERY_BEAT_SCHEDULE_FILE")
+            or str(Path(tempfile.gettempdir()) / "conversations-celerybeat-schedule"),
         }
 
 
 class TestConfig(Config):
     TESTING = True
+    APP_ENV = "test"
     SQLALCHEMY_DATABASE_URI = database_url(
         os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/conversations_test")
     )

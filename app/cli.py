@@ -5,10 +5,35 @@ import logging
 import click
 from flask import Flask
 
+from app.crypto import SecretUnreadable
+from app.errors import DomainError
 from app.extensions import db
+from app.providers.base import ProviderError
 from app.services import accounts
+from app.services.ghl_sync import NotAGhlTenant
 
 log = logging.getLogger(__name__)
+# What an operator can get wrong (or a provider can refuse): one line saying so, not a traceback.
+OPERATOR_ERRORS = (DomainError, NotAGhlTenant, SecretUnreadable, ProviderError)
+
+
+class OperatorGroup(click.Group):
+    """A command group whose expected failures end as `Error: <message>` and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except OPERATOR_ERRORS as exc:
+            db.session.rollback()
+            raise click.ClickException(_describe(exc)) from exc
+
+
+def _describe(exc: Exception) -> str:
+    message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+    fields = getattr(exc, "fields", None)
+    if fields:
+        message += " " + "; ".join(f"{name}: {' '.join(map(str, errors))}" for name, errors in fields.items())
+    return message
 
 
 def register_cli(app: Flask) -> None:
@@ -24,7 +49,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(periodic_jobs)
 
 
-@click.group(help="Manage tenants (accounts).")
+@click.group(cls=OperatorGroup, help="Manage tenants (accounts).")
 def tenants():
     pass
 
@@ -36,7 +61,7 @@ def create_tenant(name):
     click.echo(f"Created tenant {tenant.id} ({tenant.name})")
 
 
-@click.group(help="Manage users.")
+@click.group(cls=OperatorGroup, help="Manage users.")
 def users():
     pass
 
@@ -53,7 +78,7 @@ def create_user(tenant_id, email, name, role, password):
     click.echo(f"Created user {user.id} <{user.email}> ({user.role}) in tenant {tenant.id}")
 
 
-@click.group(help="Manage API tokens.")
+@click.group(cls=OperatorGroup, help="Manage API tokens.")
 def tokens():
     pass
 
@@ -68,7 +93,7 @@ def create_token(tenant_id, user_id, name):
     click.echo(accounts.issue_token(user, name))
 
 
-@click.group(help="Manage encrypted secrets.")
+@click.group(cls=OperatorGroup, help="Manage encrypted secrets.")
 def secrets():
     pass
 
@@ -81,7 +106,7 @@ def rotate_secrets():
     click.echo(f"Re-encrypted {rotate()} secrets under the newest key.")
 
 
-@click.group(help="Inspect and replay provider webhooks.")
+@click.group(cls=OperatorGroup, help="Inspect and replay provider webhooks.")
 def webhooks():
     pass
 
@@ -112,7 +137,7 @@ def sample_twilio(tenant_id, sender, body, base_url):
     click.echo(signed_twilio_sms(accounts.get_tenant(tenant_id), sender=sender, body=body, base_url=base_url))
 
 
-@click.group(help="GoHighLevel two-way sync.")
+@click.group(cls=OperatorGroup, help="GoHighLevel two-way sync.")
 def ghl():
     pass
 

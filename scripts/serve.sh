@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh requirements.txt
+# A local run is development even against PostgreSQL (DATABASE_URL alone would mean production,
+# which refuses to start without SECRET_KEY and ENCRYPTION_KEYS).
+export APP_ENV="${APP_ENV:-development}"
 mkdir -p instance
 flask --app wsgi db upgrade
 flask --app wsgi seed-demo
