@@ -148,9 +148,11 @@ def ghl():
 @click.option("--restart", is_flag=True, help="Start from the newest conversation instead of resuming.")
 def sync_ghl(tenant_id, max_conversations, restart):
     """Backfill the tenant's recent GHL conversations and messages. Safe to run again."""
+    from app.cli_progress import sync_progress
     from app.services.ghl_sync import sync_tenant
 
-    state = sync_tenant(tenant_id, max_conversations=max_conversations, restart=restart)
+    with sync_progress(max_conversations):
+        state = sync_tenant(tenant_id, max_conversations=max_conversations, restart=restart)
     click.echo(f"Imported {state['conversations']} conversations, {state['messages']} messages seen.")
 
 

@@ -7,11 +7,10 @@ DATABASE_URL at all (SQLite, `scripts/serve.sh`); the test suite runs as APP_ENV
 
 from cryptography.fernet import Fernet
 
-DEV_SECRET_KEY = "dev-only-not-secret"
 HOW_TO_GENERATE = (
-    "Generate them with:\n"
-    "  SECRET_KEY:      python -c 'import secrets; print(secrets.token_urlsafe(48))'\n"
-    "  ENCRYPTION_KEYS: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'\n"
+    "Generate a key with:\n"
+    "  python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'\n"
+    "and set it as ENCRYPTION_KEYS (comma-separated, newest first, when rotating).\n"
     "(For a local run against PostgreSQL, set APP_ENV=development instead.)"
 )
 
@@ -23,9 +22,9 @@ class UnsafeConfiguration(RuntimeError):
 def configuration_problems(config) -> list[str]:
     if config.get("APP_ENV") != "production":
         return []
+    # SECRET_KEY signs nothing in this API (bearer tokens, no cookies): its one use is deriving the
+    # development encryption key, which production never does. ENCRYPTION_KEYS is what must be real.
     problems = []
-    if not config.get("SECRET_KEY") or config["SECRET_KEY"] == DEV_SECRET_KEY:
-        problems.append("SECRET_KEY is not set")
     keys = [key.strip() for key in (config.get("ENCRYPTION_KEYS") or "").split(",") if key.strip()]
     if not keys:
         problems.append("ENCRYPTION_KEYS is not set (tenants' provider secrets would be encrypted with a public key)")

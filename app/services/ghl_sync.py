@@ -46,6 +46,7 @@ def sync_tenant(tenant_id: int, *, max_conversations: int = 200, messages_per_co
         for conversation in conversations[: max_conversations - state["conversations"]]:
             state["messages"] += _import_conversation(tenant, provider, budget, conversation, messages_per_conversation)
             state["conversations"] += 1
+            log.info("ghl.sync-progress", extra={"tenant_id": tenant_id, **_figures(state, max_conversations)})
         cursor = next_cursor
         _save(tenant, {**state, "cursor": cursor})
         if cursor is None or not conversations:
@@ -103,7 +104,12 @@ def _before_calling_ghl(budget) -> None:
     db.session.commit()  # hold no transaction (nor connection) while waiting or while GHL answers
     # A background job can simply wait for its turn in the location's budget (shared with sends).
     while wait := wait_for_slot(budget):
+        log.info("ghl.sync-waiting", extra={"wait_seconds": round(wait, 1)})  # GHL's rate limit, shared with sends
         time.sleep(wait)
+
+
+def _figures(state: dict, max_conversations: int) -> dict:
+    return {"conversations": state["conversations"], "messages": state["messages"], "of_at_most": max_conversations}
 
 
 def _save(tenant: Tenant, state: dict) -> None:

@@ -99,7 +99,6 @@ class Worker:
             "DATABASE_URL": postgres_url(COMMITTED_DATABASE),
             "REDIS_URL": redis_url,
             "ENCRYPTION_KEYS": TestConfig.ENCRYPTION_KEYS,
-            "SECRET_KEY": "pipeline-test-secret-key",  # DATABASE_URL makes it production: real keys needed
             "PUBLIC_BASE_URL": TestConfig.PUBLIC_BASE_URL,
             "SIMULATOR_DELAY_SECONDS": "0.3",
             "SEND_BACKOFF_BASE_SECONDS": "0.2",

@@ -25,7 +25,6 @@ def flask(*args: str) -> subprocess.CompletedProcess:
         **os.environ,
         "DATABASE_URL": RaceConfig.SQLALCHEMY_DATABASE_URI,
         "ENCRYPTION_KEYS": TestConfig.ENCRYPTION_KEYS,
-        "SECRET_KEY": "cli-test-secret-key",  # DATABASE_URL makes it production: real keys needed
         "PUBLIC_BASE_URL": "https://api.example.test",
     }
     env.pop("REDIS_URL", None)
