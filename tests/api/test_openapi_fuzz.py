@@ -6,7 +6,7 @@ conversation. The checks: no 5xx, every status documented, every body matching t
 documented for its status, the declared content type, invalid input refused. A deeper run is one
 environment variable away (figures in docs/fuzzing.md):
 
-    FUZZ_EXAMPLES=300 python -m pytest -q -p no:cacheprovider tests/api/test_openapi_fuzz.py
+    FUZZ_EXAMPLES=500 python -m pytest -q -p no:cacheprovider tests/api/test_openapi_fuzz.py
 
 (schemathesis' own pytest plugin does not run on pytest 9 yet, so the strategies are driven by
 Hypothesis directly; the checks are schemathesis' own.)
