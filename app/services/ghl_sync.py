@@ -18,6 +18,7 @@ from app.services.contacts import find_contact_by_phone
 from app.services.ghl_events import import_history_message
 from app.services.provider_registry import provider_for
 from app.services.rate_limits import budget_for, wait_for_slot
+from app.text import clean_payload
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def _import_conversation(tenant: Tenant, provider, budget, conversation: dict, l
             conversation["id"], limit=min(100, limit - imported), last_message_id=last_message_id
         )
         # GHL pages newest first; store oldest first so the thread's order and last message come out right.
-        for message in reversed(messages):
+        for message in reversed(clean_payload(messages)):  # GHL's text may hold a NUL: stored, not refused
             import_history_message(
                 tenant,
                 {"contactId": conversation.get("contactId"), **message, "conversationId": conversation["id"]},
