@@ -7,7 +7,21 @@ message must not be lost), so its text is cleaned here, once, where the payload 
 such character becomes U+FFFD, the replacement character, so the reader sees something was there.
 """
 
+import json
+
 REPLACEMENT = "\ufffd"
+
+
+def parse_json(raw: bytes | str):
+    """Parse a JSON body as RFC 8259 has it: NaN and Infinity are not JSON (and jsonb refuses them).
+
+    Raises ValueError (json.JSONDecodeError) for anything that is not strict JSON.
+    """
+    return json.loads(raw, parse_constant=_not_json)
+
+
+def _not_json(name: str):
+    raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
 
 
 def storable(text: str) -> bool:

@@ -6,18 +6,23 @@ import flask_smorest
 import marshmallow as ma
 from flask import Flask
 from flask_smorest import Api
-from webargs.flaskparser import FlaskParser
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter
 
 from app.schemas.common import MAX_ID
+from app.text import parse_json
 
 
 class JsonParser(FlaskParser):
-    """webargs' parser, with a body nested too deep to parse answered as malformed JSON (400), not a 500."""
+    """webargs' parser, stricter: NaN/Infinity (not JSON) and a body nested too deep to parse are
+    malformed JSON (400), not a 500 from PostgreSQL or the stack."""
 
     def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return core.missing
         try:
-            return super()._raw_load_json(req)
+            return parse_json(req.get_data(cache=True))
         except RecursionError as exc:
             raise json.JSONDecodeError("Nested too deeply.", doc="-", pos=0) from exc
 

@@ -122,6 +122,17 @@ class TestMetadataBounds:
         db.session.expire_all()
         assert db.session.get(Conversation, web_conversation.id).meta == {}
 
+    @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+    def test_nan_and_infinity_are_not_json_and_are_a_400(self, api, web_conversation, constant):
+        response = api.put(
+            f"/api/v1/conversations/{web_conversation.id}",
+            data='{"metadata": {"score": ' + constant + "}}",
+            content_type="application/json",
+        )
+
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "malformed_json"
+
     def test_a_body_nested_too_deep_for_the_json_parser_is_a_400(self, api):
         response = api.post("/api/v1/contacts", data="[" * 30_000, content_type="application/json")
 

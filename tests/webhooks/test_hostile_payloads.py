@@ -1,5 +1,7 @@
 """A provider's signed delivery is never refused for its bytes, and its size is bounded before it is read."""
 
+import json
+
 import pytest
 
 from app.models import Message, WebhookEvent
@@ -66,6 +68,16 @@ def test_an_oversized_ghl_post_is_a_413_unsigned_or_not(ghl):
 
     assert response.status_code == 413
     assert response.json["error"]["code"] == "payload_too_large"
+    assert count(WebhookEvent) == 0
+
+
+def test_a_ghl_event_holding_nan_is_a_400_not_a_retry_forever(ghl):
+    raw = json.dumps(payloads.ghl_inbound(body="hi")).replace('"attachments": []', '"attachments": NaN').encode()
+
+    response = ghl.post(raw=raw)
+
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "malformed_json"
     assert count(WebhookEvent) == 0
 
 
