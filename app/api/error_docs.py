@@ -62,6 +62,7 @@ def error_statuses(method: str, path: str, operation: dict) -> set[int]:
 def document_errors(api: Api) -> None:
     """Add every operation's error statuses to the document (call after registering the blueprints)."""
     spec = api.spec
+    # apispec keeps the registered paths here; flask-smorest has no public hook after registration.
     for path, operations in spec._paths.items():
         for method, operation in operations.items():
             if method not in ("get", "post", "put", "patch", "delete"):

@@ -73,9 +73,9 @@ def column_length(attribute) -> int:
     return length
 
 
-def fits(attribute, *, min: int | None = None) -> ma.validate.Length:  # noqa: A002 (marshmallow's name)
+def fits(attribute) -> ma.validate.Length:
     """The column's own length as the field's limit, so a schema cannot accept what the column refuses."""
-    return ma.validate.Length(min=min, max=column_length(attribute))
+    return ma.validate.Length(max=column_length(attribute))
 
 
 MAX_METADATA_BYTES = 16 * 1024
