@@ -60,6 +60,11 @@ class Message(TenantOwned, Timestamps, db.Model):
     provider_message_id: Mapped[str | None] = mapped_column(sa.String(64))  # e.g. Twilio's SM...
     call_duration_seconds: Mapped[int | None] = mapped_column(sa.Integer)
     recording_url: Mapped[str | None] = mapped_column(sa.Text)
+    # A voicemail's words, from the provider's transcription (the body shows them too).
+    transcript: Mapped[str | None] = mapped_column(sa.Text)
+    # A click-to-call's legs as the provider reported them ({"staff": status, "customer": status,
+    # "customer_seconds": n}): the message's outcome is computed from all of them, in any order.
+    call_details: Mapped[dict | None] = mapped_column(JsonDoc)
     attachments: Mapped[list] = mapped_column(JsonDoc, nullable=False, default=list)
     error_code: Mapped[str | None] = mapped_column(sa.String(32))
     error_message: Mapped[str | None] = mapped_column(sa.Text)

@@ -23,6 +23,7 @@ from app.providers.base import (
     SendReceipt,
     StatusReport,
 )
+from app.providers.twilio_voice import TwilioVoice
 
 TWILIO_API = "https://api.twilio.com"
 MAX_MEDIA = 10  # CreateMessage: "You can include up to ten `media_url` parameters per message."
@@ -116,7 +117,7 @@ class RebasedHttpClient(TwilioHttpClient):
         return response
 
 
-class TwilioProvider:
+class TwilioProvider(TwilioVoice):  # calls and media: twilio_voice.py
     name = "twilio"
 
     def __init__(
@@ -198,6 +199,9 @@ class TwilioProvider:
         if self.status_callback_url:
             params["status_callback"] = self.status_callback_url
         return params
+
+    def _classify(self, status, code, message) -> ProviderError:
+        return classify_twilio_error(status, code, message)
 
     def _call(self, operation):
         """Run one Twilio call, turning every failure into a classified ProviderError."""
