@@ -49,6 +49,8 @@ class Config:
     # Comma-separated Fernet keys, newest first (MultiFernet encrypts with the first).
     ENCRYPTION_KEYS = os.environ.get("ENCRYPTION_KEYS", "")
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:5000")
+    # How long a signed media link (GET /api/v1/messages/:id/media/:n/link) lets a player stream without a token.
+    MEDIA_LINK_SECONDS = int(os.environ.get("MEDIA_LINK_SECONDS", "900"))
     # Proxies in front of the app whose X-Forwarded-* headers we trust (Heroku's router: 1). With 0,
     # nothing is trusted: use it when clients reach gunicorn directly, or they could fake their IP.
     PROXY_HOPS = _int("PROXY_HOPS", 1)
