@@ -224,6 +224,7 @@ class CallOutcome:
     duration_seconds: int | None = None
     recording_url: str | None = None
     recording_duration_seconds: int | None = None
+    transcript: str | None = None  # a voicemail's words, when the provider transcribed it
 
     @property
     def final(self) -> bool:

@@ -25,7 +25,11 @@ class MessageSchema(ma.Schema):
     delivery_status = ma.fields.String(metadata={"enum": list(DELIVERY_STATUSES)})
     ghl_message_id = ma.fields.String(allow_none=True)
     call_duration_seconds = ma.fields.Integer(allow_none=True)
-    recording_url = ma.fields.String(allow_none=True)
+    recording_url = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "The provider's URL; the app plays GET /api/v1/messages/:id/recording instead."},
+    )
+    transcript = ma.fields.String(allow_none=True, metadata={"description": "A voicemail's words, when transcribed."})
     attachments = ma.fields.List(ma.fields.Nested(AttachmentSchema))
     error_code = ma.fields.String(allow_none=True)
     error_message = ma.fields.String(allow_none=True)
