@@ -51,6 +51,12 @@ class Config:
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:5000")
     # How long a signed media link (GET /api/v1/messages/:id/media/:n/link) lets a player stream without a token.
     MEDIA_LINK_SECONDS = int(os.environ.get("MEDIA_LINK_SECONDS", "900"))
+    # Uploads: how long their public URL (handed to providers with a send) works, and where they live.
+    UPLOAD_PUBLIC_SECONDS = int(os.environ.get("UPLOAD_PUBLIC_SECONDS", str(7 * 24 * 3600)))
+    UPLOAD_REQUEST_MAX_BYTES = int(os.environ.get("UPLOAD_REQUEST_MAX_BYTES", str(25 * 1024 * 1024)))
+    STORAGE_S3_BUCKET = os.environ.get("STORAGE_S3_BUCKET") or None  # unset: files in PostgreSQL
+    STORAGE_S3_ENDPOINT_URL = os.environ.get("STORAGE_S3_ENDPOINT_URL") or None  # MinIO, R2...
+    STORAGE_S3_REGION = os.environ.get("STORAGE_S3_REGION") or None
     # Proxies in front of the app whose X-Forwarded-* headers we trust (Heroku's router: 1). With 0,
     # nothing is trusted: use it when clients reach gunicorn directly, or they could fake their IP.
     PROXY_HOPS = _int("PROXY_HOPS", 1)

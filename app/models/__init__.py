@@ -9,6 +9,7 @@ from app.models.conversation import Conversation
 from app.models.idempotency_key import IdempotencyKey
 from app.models.message import Message
 from app.models.tenant import Tenant
+from app.models.upload import StoredBlob, Upload
 from app.models.user import User
 from app.models.webhook_event import WebhookEvent
 
@@ -21,4 +22,15 @@ Conversation.unread_count = column_property(
     .scalar_subquery()
 )
 
-__all__ = ["ApiToken", "Contact", "Conversation", "IdempotencyKey", "Message", "Tenant", "User", "WebhookEvent"]
+__all__ = [
+    "ApiToken",
+    "Contact",
+    "Conversation",
+    "IdempotencyKey",
+    "Message",
+    "StoredBlob",
+    "Tenant",
+    "Upload",
+    "User",
+    "WebhookEvent",
+]

@@ -125,11 +125,19 @@ class MessageCreateSchema(StrictSchema):
         validate=ma.validate.Length(max=MAX_MEDIA),
         metadata={"description": f"Up to {MAX_MEDIA} public https URLs (images, PDFs...): sent as MMS."},
     )
+    upload_ids = ma.fields.List(
+        Id(),
+        load_default=list,
+        validate=ma.validate.Length(max=MAX_MEDIA),
+        metadata={"description": "Ids from POST /api/v1/uploads: sent as MMS (5 MB together)."},
+    )
 
     @ma.validates_schema
     def has_content(self, data, **kwargs):
-        if not data.get("message", "").strip() and not data.get("media_urls"):
-            raise ma.ValidationError("A message needs text or media_urls.", "message")
+        if not data.get("message", "").strip() and not data.get("media_urls") and not data.get("upload_ids"):
+            raise ma.ValidationError("A message needs text, media_urls or upload_ids.", "message")
+        if len(data.get("media_urls", [])) + len(data.get("upload_ids", [])) > MAX_MEDIA:
+            raise ma.ValidationError(f"At most {MAX_MEDIA} media_urls and upload_ids together.", "upload_ids")
 
 
 class SendSchema(MessageCreateSchema):

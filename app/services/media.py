@@ -17,6 +17,7 @@ from app.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import Message, Tenant
 from app.providers.base import ByteRange, FetchesMedia, MediaStream, ProviderError, require
+from app.services import uploads
 from app.services.provider_registry import ProviderNotConfigured, provider_for
 from app.services.queries import get_owned
 from app.services.unit_of_work import commit_step, use_case
@@ -37,6 +38,9 @@ def open_media(tenant: Tenant, message_id: int, part: str, byte_range: ByteRange
     """The file (or the range of it asked for) of one part of a message of this tenant."""
     message = get_owned(Message, tenant.id, message_id, what="Message")
     url = _url_of(message, part)
+    if (stored := uploads.open_own_url(tenant, url)) is not None:  # a file we sent: ours to serve
+        stream = MediaStream(iter([stored.data]), stored.content_type, total_length=len(stored.data))
+        return _honour_range(stream, byte_range)
     try:
         provider = require(provider_for(tenant), FetchesMedia, "serve media")
     except ProviderNotConfigured as exc:
