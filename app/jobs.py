@@ -16,6 +16,8 @@ PURGE_IDEMPOTENCY_KEYS = "messages.purge_idempotency_keys"
 PROCESS_WEBHOOK = "webhooks.process"
 RETRY_WEBHOOKS = "webhooks.retry_unprocessed"
 SYNC_GHL = "ghl.sync"
+COPY_INBOUND_MEDIA = "media.copy_inbound"
+SWEEP_INBOUND_MEDIA = "media.sweep_inbound"
 
 # Every task, with its queue.
 QUEUE_OF = {
@@ -27,6 +29,8 @@ QUEUE_OF = {
     PROCESS_WEBHOOK: WEBHOOKS,
     RETRY_WEBHOOKS: PERIODIC,
     SYNC_GHL: SYNC,
+    COPY_INBOUND_MEDIA: WEBHOOKS,
+    SWEEP_INBOUND_MEDIA: PERIODIC,
 }
 
 # Beat's jobs: name -> seconds between runs.
@@ -35,4 +39,5 @@ PERIODIC_JOBS = {
     POLL_STATUSES: 60.0,
     PURGE_IDEMPOTENCY_KEYS: 3600.0,
     RETRY_WEBHOOKS: 30.0,
+    SWEEP_INBOUND_MEDIA: 30.0,
 }

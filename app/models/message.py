@@ -38,6 +38,12 @@ class Message(TenantOwned, Timestamps, db.Model):
             where="provider_message_id IS NOT NULL",
             unique=True,
         ),
+        # Inbound media still to be copied into our storage (services/media_copies.py).
+        partial_index(
+            "ix_messages_media_to_copy",
+            "inserted_at",
+            where="direction = 'inbound' AND media_copied_at IS NULL AND attachments <> '[]'",
+        ),
         partial_index(
             "uq_messages_tenant_ghl_id",
             "tenant_id",
@@ -65,6 +71,10 @@ class Message(TenantOwned, Timestamps, db.Model):
     # A click-to-call's legs as the provider reported them ({"staff": status, "customer": status,
     # "customer_seconds": n}): the message's outcome is computed from all of them, in any order.
     call_details: Mapped[dict | None] = mapped_column(JsonDoc)
+    # An inbound message's media, copied into our storage so they outlive the provider's retention:
+    # when a copy task took them, and when they were done (each attachment then has `stored_key`).
+    media_copy_claimed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    media_copied_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     attachments: Mapped[list] = mapped_column(JsonDoc, nullable=False, default=list)
     error_code: Mapped[str | None] = mapped_column(sa.String(32))
     error_message: Mapped[str | None] = mapped_column(sa.Text)

@@ -21,6 +21,7 @@ from app.services import uploads
 from app.services.provider_registry import ProviderNotConfigured, provider_for
 from app.services.queries import get_owned
 from app.services.unit_of_work import commit_step, use_case
+from app.storage import file_store
 
 RECORDING = "recording"
 
@@ -38,9 +39,8 @@ def open_media(tenant: Tenant, message_id: int, part: str, byte_range: ByteRange
     """The file (or the range of it asked for) of one part of a message of this tenant."""
     message = get_owned(Message, tenant.id, message_id, what="Message")
     url = _url_of(message, part)
-    if (stored := uploads.open_own_url(tenant, url)) is not None:  # a file we sent: ours to serve
-        stream = MediaStream(iter([stored.data]), stored.content_type, total_length=len(stored.data))
-        return _honour_range(stream, byte_range)
+    if (stored := _stored_copy(message, part)) is not None:  # ours to serve: no provider needed
+        return _honour_range(stored, byte_range)
     try:
         provider = require(provider_for(tenant), FetchesMedia, "serve media")
     except ProviderNotConfigured as exc:
@@ -62,15 +62,28 @@ def open_media(tenant: Tenant, message_id: int, part: str, byte_range: ByteRange
 
 
 def _url_of(message: Message, part: str) -> str:
-    if part == RECORDING:
-        url = message.recording_url
-    else:
-        index = int(part) if part.isdigit() and len(part) < 4 else -1
-        attachments = message.attachments or []
-        url = attachments[index].get("url") if 0 <= index < len(attachments) else None
+    url = message.recording_url if part == RECORDING else (_attachment(message, part) or {}).get("url")
     if not url:
         raise NotFound("This message has no such file.", code="media_not_found")
     return url
+
+
+def _attachment(message: Message, part: str) -> dict | None:
+    index = int(part) if part.isdigit() and len(part) < 4 else -1
+    attachments = message.attachments or []
+    return attachments[index] if 0 <= index < len(attachments) else None
+
+
+def _stored_copy(message: Message, part: str) -> MediaStream | None:
+    """Our own copy of the file (an upload we sent, or inbound media copied into storage), if any."""
+    attachment = _attachment(message, part) if part != RECORDING else None
+    key = (attachment or {}).get("stored_key")
+    stored = file_store().get(key) if key else None
+    if stored is None:
+        stored = uploads.open_own_url(message.tenant_id, _url_of(message, part))
+    if stored is None:
+        return None
+    return MediaStream(iter([stored.data]), stored.content_type, total_length=len(stored.data))
 
 
 def _honour_range(stream: MediaStream, byte_range: ByteRange | None) -> MediaStream:

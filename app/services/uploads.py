@@ -201,11 +201,11 @@ def open_public(token: str) -> tuple[Upload, StoredFile]:
     return upload, stored
 
 
-def open_own_url(tenant: Tenant, url: str) -> StoredFile | None:
+def open_own_url(tenant_id: int, url: str) -> StoredFile | None:
     """The stored file when `url` is one of this tenant's upload URLs (a message it sent); else None."""
     prefix = f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/files/"
     if not url.startswith(prefix):
         return None
     token = url[len(prefix) :].split("/", 1)[0]
-    upload = db.session.scalar(sa.select(Upload).where(Upload.token == token, Upload.tenant_id == tenant.id))
+    upload = db.session.scalar(sa.select(Upload).where(Upload.token == token, Upload.tenant_id == tenant_id))
     return file_store().get(upload.storage_key) if upload is not None else None

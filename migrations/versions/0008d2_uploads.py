@@ -1,4 +1,4 @@
-"""uploads, and the PostgreSQL file store
+"""uploads, the PostgreSQL file store, and inbound media copied into it
 
 Revision ID: 0008d2
 Revises: 0008d
@@ -44,9 +44,25 @@ def upgrade():
         sa.UniqueConstraint('token'),
     )
     op.create_index('ix_uploads_tenant', 'uploads', ['tenant_id', 'id'], unique=False)
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('media_copy_claimed_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('media_copied_at', sa.DateTime(timezone=True), nullable=True))
+    where = "direction = 'inbound' AND media_copied_at IS NULL AND attachments <> '[]'"
+    op.create_index(
+        'ix_messages_media_to_copy',
+        'messages',
+        ['inserted_at'],
+        unique=False,
+        postgresql_where=sa.text(where),
+        sqlite_where=sa.text(where),
+    )
 
 
 def downgrade():
+    op.drop_index('ix_messages_media_to_copy', table_name='messages')
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_column('media_copied_at')
+        batch_op.drop_column('media_copy_claimed_at')
     op.drop_index('ix_uploads_tenant', table_name='uploads')
     op.drop_table('uploads')
     op.drop_table('stored_blobs')
