@@ -17,6 +17,8 @@ PROCESS_WEBHOOK = "webhooks.process"
 RETRY_WEBHOOKS = "webhooks.retry_unprocessed"
 SYNC_GHL = "ghl.sync"
 COPY_INBOUND_MEDIA = "media.copy_inbound"
+FETCH_TRANSCRIPT = "calls.fetch_transcript"
+SWEEP_TRANSCRIPTS = "calls.sweep_transcripts"
 SWEEP_INBOUND_MEDIA = "media.sweep_inbound"
 
 # Every task, with its queue.
@@ -31,6 +33,8 @@ QUEUE_OF = {
     SYNC_GHL: SYNC,
     COPY_INBOUND_MEDIA: WEBHOOKS,
     SWEEP_INBOUND_MEDIA: PERIODIC,
+    FETCH_TRANSCRIPT: STATUS,
+    SWEEP_TRANSCRIPTS: PERIODIC,
 }
 
 # Beat's jobs: name -> seconds between runs.
@@ -40,4 +44,5 @@ PERIODIC_JOBS = {
     PURGE_IDEMPOTENCY_KEYS: 3600.0,
     RETRY_WEBHOOKS: 30.0,
     SWEEP_INBOUND_MEDIA: 30.0,
+    SWEEP_TRANSCRIPTS: 60.0,
 }

@@ -38,6 +38,12 @@ class Message(TenantOwned, Timestamps, db.Model):
             where="provider_message_id IS NOT NULL",
             unique=True,
         ),
+        # Voicemails still without their words (services/transcripts.py asks the provider for them).
+        partial_index(
+            "ix_messages_transcript_due",
+            "inserted_at",
+            where="channel = 'voice' AND recording_url IS NOT NULL AND transcript IS NULL",
+        ),
         # Inbound media still to be copied into our storage (services/media_copies.py).
         partial_index(
             "ix_messages_media_to_copy",
@@ -68,6 +74,8 @@ class Message(TenantOwned, Timestamps, db.Model):
     recording_url: Mapped[str | None] = mapped_column(sa.Text)
     # A voicemail's words, from the provider's transcription (the body shows them too).
     transcript: Mapped[str | None] = mapped_column(sa.Text)
+    # When to ask the provider for a voicemail's transcript again (providers that are asked: GHL).
+    transcript_next_check_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     # A click-to-call's legs as the provider reported them ({"staff": status, "customer": status,
     # "customer_seconds": n}): the message's outcome is computed from all of them, in any order.
     call_details: Mapped[dict | None] = mapped_column(JsonDoc)

@@ -144,6 +144,15 @@ class PlacesCalls(Protocol):
         """Start the call; ids.message names it. Raises ProviderError."""
 
 
+@runtime_checkable
+class TranscribesCalls(Protocol):
+    """A provider that transcribes the voicemails it records and lets us ask for the words (GHL).
+    Twilio tells us instead, through its transcription callback."""
+
+    def fetch_transcript(self, provider_message_id: str) -> str | None:
+        """The voicemail's words, or None while the provider has none. Raises ProviderError."""
+
+
 @dataclass(frozen=True)
 class ByteRange:
     """Bytes `start` to `end` inclusive (end None: to the end of the file), as HTTP's Range says."""

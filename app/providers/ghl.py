@@ -34,6 +34,7 @@ from app.providers.ghl_payloads import (
     history_conversation,
     history_message,
 )
+from app.providers.ghl_voice import GhlTranscripts
 
 GHL_API = "https://services.leadconnectorhq.com"
 CONVERSATIONS_VERSION = "2021-04-15"  # the `Version` header every /conversations/* operation requires
@@ -91,7 +92,7 @@ def network_error(exc: requests.RequestException) -> ProviderError:
     return ProviderError(f"GHL unreachable: {type(exc).__name__}", code="network", transient=True)
 
 
-class GhlProvider:
+class GhlProvider(GhlTranscripts):  # voicemail transcripts: ghl_voice.py
     """Sends through GHL (the messaging port) and reads its contacts and history (the directory port)."""
 
     name = "ghl"

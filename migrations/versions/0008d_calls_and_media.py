@@ -26,6 +26,7 @@ def upgrade():
         batch_op.add_column(sa.Column('calls_opted_out_at', sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('transcript', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('transcript_next_check_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(
             sa.Column(
                 'call_details',
@@ -35,8 +36,21 @@ def upgrade():
         )
 
 
+    where = "channel = 'voice' AND recording_url IS NOT NULL AND transcript IS NULL"
+    op.create_index(
+        'ix_messages_transcript_due',
+        'messages',
+        ['inserted_at'],
+        unique=False,
+        postgresql_where=sa.text(where),
+        sqlite_where=sa.text(where),
+    )
+
+
 def downgrade():
+    op.drop_index('ix_messages_transcript_due', table_name='messages')
     with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_column('transcript_next_check_at')
         batch_op.drop_column('call_details')
         batch_op.drop_column('transcript')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
