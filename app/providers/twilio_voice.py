@@ -32,7 +32,11 @@ class TwilioVoice:
     (`_call`, `_classify`), so Twilio's errors are still classified in one place."""
 
     def place_call(self, call: CallRequest) -> ProviderIds:
-        """Ring the staff member; the TwiML at our URL then dials the customer (webhooks/twilio_calls.py)."""
+        """Ring the staff member; the TwiML at our URL then dials the customer (webhooks/twilio_calls.py).
+
+        The customer's number and the recording choice are not sent here: that TwiML reads them from
+        the call's message when the staff member answers, so they never travel in a URL.
+        """
         caller_id = call.caller_id or self.phone_number
         if not caller_id:
             raise ProviderError(

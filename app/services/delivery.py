@@ -214,6 +214,7 @@ def poll_statuses() -> int:
         .where(
             Message.direction == "outbound",
             Message.delivery_status == SENT,
+            Message.channel != "voice",  # a call in progress is settled by its own reports (services/calls.py)
             Message.provider_message_id.is_not(None),
             Message.sent_at < poll_after,
             Message.sent_at > now - timedelta(seconds=config["STATUS_POLL_GIVE_UP_SECONDS"]),

@@ -353,3 +353,17 @@ class TestReportsInAnyOrder:
 
         db.session.refresh(message)
         assert message.delivery_status == "sent" and message.body == "Outgoing call"
+
+
+def test_a_long_call_is_not_polled_as_if_it_were_a_text(api, conversation, worker, caller, queue):
+    from datetime import timedelta
+
+    from app.models.base import utcnow
+    from app.services import delivery
+
+    message = place(api, conversation, worker, caller)
+    message.sent_at = utcnow() - timedelta(minutes=15)  # still talking: only the call's reports settle it
+    db.session.commit()
+
+    assert delivery.poll_statuses() == 0
+    assert queue.named(jobs.CHECK_STATUS) == []
