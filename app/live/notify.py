@@ -94,15 +94,9 @@ def conversation_read(conversation: Conversation) -> None:
     """Staff marked messages read: `read_up_to` is the newest inbound message now read."""
 
     def build() -> dict:
-        read_up_to = db.session.scalar(
-            sa.select(sa.func.max(Message.id)).where(
-                Message.tenant_id == conversation.tenant_id,
-                Message.conversation_id == conversation.id,
-                Message.direction == "inbound",
-                Message.read_at.is_not(None),
-            )
-        )
-        return {"conversation_id": conversation.id, "read_up_to": read_up_to}
+        from app.services.delivery_status import read_up_to  # services import this module: import when built
+
+        return {"conversation_id": conversation.id, "read_up_to": read_up_to(conversation.tenant_id, conversation.id)}
 
     publish_on_commit(conversation.tenant_id, CONVERSATION_READ, build)
 

@@ -8,6 +8,7 @@ https://www.twilio.com/docs/voice/twiml#request-parameters
 
 from app.providers.base import CallOutcome, DeliveryReport, ProviderIds, ProviderMessage, StatusReport
 from app.providers.twilio import OPTED_OUT_CODE, twilio_status_to_ours
+from app.providers.twilio_voice import int_or_none
 
 INBOUND_MESSAGE, MESSAGE_STATUS = "message.inbound", "message.status"
 INBOUND_CALL, CALL_STATUS, RECORDING = "call.inbound", "call.status", "call.recording"
@@ -53,7 +54,7 @@ def _inbound_message(params: dict) -> ProviderMessage:
     # Every MediaUrlN, not only the first (a bug other products shipped).
     attachments = tuple(
         {"url": params[f"MediaUrl{index}"], "content_type": params.get(f"MediaContentType{index}")}
-        for index in range(_int(params.get("NumMedia")) or 0)
+        for index in range(int_or_none(params.get("NumMedia")) or 0)
         if params.get(f"MediaUrl{index}")
     )
     return ProviderMessage(
@@ -97,11 +98,11 @@ def _call(event_type: str, params: dict) -> ProviderMessage:
         outcome = CallOutcome(
             "voicemail",
             recording_url=params.get("RecordingUrl"),
-            recording_duration_seconds=_int(params.get("RecordingDuration")),
+            recording_duration_seconds=int_or_none(params.get("RecordingDuration")),
         )
     else:
         status = params.get("CallStatus", "")
-        outcome = CallOutcome(status, duration_seconds=_int(params.get("CallDuration")) if status else None)
+        outcome = CallOutcome(status, duration_seconds=int_or_none(params.get("CallDuration")) if status else None)
     return ProviderMessage(
         channel="voice",
         ids=ProviderIds(message=params["CallSid"]),
@@ -123,10 +124,3 @@ def _recording_sid(params: dict) -> str | None:
     if url := params.get("RecordingUrl"):
         return url.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0] or url
     return None
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

@@ -83,7 +83,7 @@ class TwilioVoice:
         if response.status_code not in (200, 206):
             response.close()
             raise self._classify(response.status_code, None, f"Twilio answered {response.status_code}.")
-        served, total = None, _int(response.headers.get("Content-Length"))
+        served, total = None, int_or_none(response.headers.get("Content-Length"))
         match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
         if response.status_code == 206 and match:
             served = ByteRange(int(match[1]), int(match[2]))
@@ -120,7 +120,8 @@ class TwilioVoice:
         return session
 
 
-def _int(value) -> int | None:
+def int_or_none(value) -> int | None:
+    """A number Twilio sent as text (CallDuration, Content-Length), or None when it is not one."""
     try:
         return int(value)
     except (TypeError, ValueError):

@@ -8,8 +8,6 @@ open one per notification); the provider token is reused between 20 and 60 minut
 
 import json
 import logging
-import os
-import ssl
 import threading
 import time
 
@@ -19,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from app.push.base import Notification, Outcome, PushConfigurationError, PushResult, Target
+from app.push.http2 import ProcessClient
 
 log = logging.getLogger(__name__)
 # hpack logs every header it encodes at DEBUG, our provider token included: never let it.
@@ -98,29 +97,14 @@ class ApnsBackend:
         self.base_url = base_url.rstrip("/") if base_url else None
         self.ca_file = ca_file
         self.timeout = timeout
-        self._client: httpx.Client | None = None
-        self._client_pid: int | None = None
-        self._lock = threading.Lock()
+        self._http = ProcessClient(timeout=timeout, ca_file=ca_file, max_connections=4)
 
     def client(self) -> httpx.Client:
-        """The process's one HTTP/2 client (a forked worker makes its own: sockets are not shared)."""
-        with self._lock:
-            if self._client is None or self._client_pid != os.getpid():
-                verify = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
-                self._client = httpx.Client(
-                    http2=True,
-                    verify=verify,
-                    timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
-                    limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
-                )
-                self._client_pid = os.getpid()
-            return self._client
+        """The process's one HTTP/2 client."""
+        return self._http.get()
 
     def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-            self._client = None
+        self._http.close()
 
     def host_for(self, target: Target) -> str:
         if self.base_url:

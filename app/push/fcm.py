@@ -7,7 +7,6 @@ httpx client per process.
 """
 
 import logging
-import os
 import threading
 
 import google.auth.transport.requests
@@ -16,6 +15,7 @@ import requests
 from google.oauth2 import service_account
 
 from app.push.base import Notification, Outcome, PushConfigurationError, PushResult, Target
+from app.push.http2 import ProcessClient
 
 log = logging.getLogger(__name__)
 
@@ -39,25 +39,15 @@ class FcmBackend:
             raise PushConfigurationError("FCM_PROJECT_ID is needed (the service account names no project_id).")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._lock = threading.Lock()
-        self._client: httpx.Client | None = None
-        self._client_pid: int | None = None
+        self._http = ProcessClient(timeout=timeout)
+        self._lock = threading.Lock()  # one token refresh at a time
         self._token_session = requests.Session()
 
     def client(self) -> httpx.Client:
-        with self._lock:
-            if self._client is None or self._client_pid != os.getpid():
-                self._client = httpx.Client(
-                    http2=True, timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0))
-                )
-                self._client_pid = os.getpid()
-            return self._client
+        return self._http.get()
 
     def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-            self._client = None
+        self._http.close()
 
     def access_token(self) -> str:
         """The service account's OAuth2 token, refreshed by google-auth shortly before it expires."""

@@ -17,7 +17,6 @@ flag (contacts' `calls_opted_out`, set by staff when a customer asks not to be c
 
 import logging
 
-from app.crypto import SecretUnreadable
 from app.errors import ChannelUnavailable, Conflict, ValidationFailed
 from app.extensions import db
 from app.models import Contact, Conversation, Message, Tenant, User
@@ -137,7 +136,7 @@ def place_claimed_call(message: Message, conversation: Conversation, contact: Co
     customer_phone = (contact.phone if contact else None) or conversation.phone_number
     try:
         provider = require(provider_for(tenant), PlacesCalls, "place calls")
-    except (ProviderNotConfigured, SecretUnreadable) as exc:
+    except ProviderNotConfigured as exc:
         return _fail(message, "provider_not_configured", str(exc))
     except ProviderError as exc:
         return _fail(message, exc.code, exc.message)

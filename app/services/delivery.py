@@ -18,7 +18,6 @@ from flask import current_app
 
 from app import jobs
 from app.celery import broker_was_emptied, enqueue
-from app.crypto import SecretUnreadable
 from app.extensions import db
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, idempotency_key
 from app.models.base import aware, utcnow
@@ -26,6 +25,7 @@ from app.models.conversation import OPT_OUT_CHANNELS
 from app.providers.base import FAILED, PENDING, SENT, MessagingProvider, OutboundMessage, ProviderError, Recipient
 from app.services.contacts import link_provider_contact, set_opt_out
 from app.services.delivery_status import DeliveryReport, apply_delivery_report, apply_status_update
+from app.services.handoff import hand_off
 from app.services.provider_registry import ProviderNotConfigured, provider_for
 from app.services.rate_limits import wait_for_slot
 from app.services.retries import RetryLater, backoff_seconds
@@ -76,7 +76,7 @@ def send_pending_message(tenant_id: int, message_id: int) -> str:
         return _fail(message, ProviderError("The contact has opted out (STOP).", code="opted_out"), contact)
     try:
         provider = provider_for(db.session.get(Tenant, tenant_id))
-    except (ProviderNotConfigured, SecretUnreadable) as exc:  # the message names no secret
+    except ProviderNotConfigured as exc:  # the message names no secret
         return _fail(message, ProviderError(str(exc), code="provider_not_configured"), contact)
     outbound = _ready_to_send(provider, message, conversation, contact)
     try:
@@ -154,7 +154,7 @@ def reconcile_send(tenant_id: int, message_id: int) -> str:
     contact = db.session.get(Contact, conversation.contact_id) if conversation.contact_id else None
     try:
         provider = provider_for(db.session.get(Tenant, tenant_id))
-    except (ProviderNotConfigured, SecretUnreadable) as exc:
+    except ProviderNotConfigured as exc:
         return _fail(message, ProviderError(str(exc), code="provider_not_configured"), contact)
     outbound = _outbound(message, conversation, contact)
     commit_step()  # no transaction held while the provider answers
@@ -213,7 +213,7 @@ def check_status(tenant_id: int, message_id: int) -> None:
         return
     try:
         provider = provider_for(db.session.get(Tenant, tenant_id))
-    except (ProviderNotConfigured, SecretUnreadable):  # the provider was switched off or changed since
+    except ProviderNotConfigured:  # the provider was switched off or changed since
         log.warning("message.status-check-no-provider", extra={"tenant_id": tenant_id, "message_id": message_id})
         return
     provider_message_id = message.provider_message_id
@@ -297,16 +297,7 @@ def poll_statuses() -> int:
         )
         .limit(200)
     ).all()
-    if due:
-        db.session.execute(
-            sa.update(Message)
-            .where(Message.id.in_([message_id for _, message_id in due]))
-            .values(status_checked_at=now)
-        )
-    commit_step()
-    for tenant_id, message_id in due:
-        enqueue(jobs.CHECK_STATUS, tenant_id, message_id)
-    return len(due)
+    return hand_off(due, jobs.CHECK_STATUS, status_checked_at=now)
 
 
 @use_case

@@ -76,6 +76,18 @@ def apply_status_update(
     return moved
 
 
+def read_up_to(tenant_id: int, conversation_id: int) -> int | None:
+    """The newest inbound message staff have read in a conversation (the visitor's "Read" ticks)."""
+    return db.session.scalar(
+        sa.select(sa.func.max(Message.id)).where(
+            Message.tenant_id == tenant_id,
+            Message.conversation_id == conversation_id,
+            Message.direction == "inbound",
+            Message.read_at.is_not(None),
+        )
+    )
+
+
 def mark_inbound_read(tenant_id: int, conversation_id: int, *, up_to_message_id: int | None = None) -> int:
     """Staff read a conversation: its unread inbound messages get read_at and, where that is forward, `read`.
 

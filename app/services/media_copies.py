@@ -13,12 +13,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from app import jobs
-from app.celery import enqueue
-from app.crypto import SecretUnreadable
 from app.extensions import db
 from app.models import Message, Tenant
 from app.models.base import utcnow
 from app.providers.base import FetchesMedia, ProviderError
+from app.services.handoff import hand_off
 from app.services.provider_registry import ProviderNotConfigured, provider_for
 from app.services.unit_of_work import commit_step, use_case
 from app.storage import file_store
@@ -47,14 +46,7 @@ def sweep_inbound_media() -> int:
         .order_by(Message.inserted_at)
         .limit(BATCH)
     ).all()
-    if due:
-        db.session.execute(
-            sa.update(Message).where(Message.id.in_([row.id for row in due])).values(media_copy_claimed_at=now)
-        )
-    commit_step()  # taken before the tasks run, so the next sweep does not enqueue them again
-    for tenant_id, message_id in due:
-        enqueue(jobs.COPY_INBOUND_MEDIA, tenant_id, message_id)
-    return len(due)
+    return hand_off(due, jobs.COPY_INBOUND_MEDIA, media_copy_claimed_at=now)
 
 
 @use_case
@@ -65,7 +57,7 @@ def copy_inbound_media(tenant_id: int, message_id: int) -> str:
         return "skipped"
     try:
         provider = provider_for(db.session.get(Tenant, tenant_id))
-    except (ProviderNotConfigured, SecretUnreadable):
+    except ProviderNotConfigured:
         return _done(message, list(message.attachments))
     if not isinstance(provider, FetchesMedia):
         return _done(message, list(message.attachments))  # public URLs (GHL): nothing private to keep

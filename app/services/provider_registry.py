@@ -21,7 +21,7 @@ from app.providers.base import MessagingProvider, ProviderDirectory
 
 
 class ProviderNotConfigured(Exception):
-    pass
+    """The tenant has no provider, or its settings are incomplete or cannot be decrypted."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,10 @@ def provider_for(tenant: Tenant) -> MessagingProvider:
         raise ProviderNotConfigured("No messaging provider is configured.")
     if missing := missing_settings(tenant):
         raise ProviderNotConfigured(f"{tenant.sms_provider} needs: {', '.join(missing)}.")
-    return kind.build(tenant, current_app.config)
+    try:
+        return kind.build(tenant, current_app.config)
+    except crypto.SecretUnreadable as exc:  # a key was rotated away: the message names no secret
+        raise ProviderNotConfigured(f"{tenant.sms_provider}'s credentials cannot be read; enter them again.") from exc
 
 
 def directory_for(tenant: Tenant) -> ProviderDirectory:

@@ -12,12 +12,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from app import jobs
-from app.celery import enqueue
-from app.crypto import SecretUnreadable
 from app.extensions import db
 from app.models import Message, Tenant
 from app.models.base import aware, utcnow
 from app.providers.base import CallOutcome, ProviderError, TranscribesCalls
+from app.services.handoff import hand_off
 from app.services.inbound import apply_call_outcome
 from app.services.provider_registry import ProviderNotConfigured, provider_for
 from app.services.unit_of_work import commit_step, use_case
@@ -47,16 +46,7 @@ def sweep_transcripts() -> int:
         .order_by(Message.inserted_at)
         .limit(BATCH)
     ).all()
-    if due:
-        db.session.execute(
-            sa.update(Message)
-            .where(Message.id.in_([row.id for row in due]))
-            .values(transcript_next_check_at=now + CLAIM_FOR)
-        )
-    commit_step()  # taken before the tasks run
-    for tenant_id, message_id in due:
-        enqueue(jobs.FETCH_TRANSCRIPT, tenant_id, message_id)
-    return len(due)
+    return hand_off(due, jobs.FETCH_TRANSCRIPT, transcript_next_check_at=now + CLAIM_FOR)
 
 
 @use_case
@@ -67,7 +57,7 @@ def fetch_transcript(tenant_id: int, message_id: int) -> str:
         return "skipped"
     try:
         provider = provider_for(db.session.get(Tenant, tenant_id))
-    except (ProviderNotConfigured, SecretUnreadable):
+    except ProviderNotConfigured:
         provider = None
     if not isinstance(provider, TranscribesCalls):
         # Twilio's words come by callback; nothing to ask for: never again.

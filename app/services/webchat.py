@@ -21,6 +21,7 @@ from app.models import Conversation, Message, Tenant
 from app.models.conversation import new_visitor_token, visitor_token_digest
 from app.models.tenant import new_widget_key
 from app.services.conversations import get_conversation, new_conversation
+from app.services.delivery_status import read_up_to
 from app.services.inbound import record_inbound
 from app.services.unit_of_work import use_case
 
@@ -187,17 +188,9 @@ def visitor_messages(tenant: Tenant, conversation_id: int, token: str | None, *,
     else:
         rows = list(reversed(db.session.scalars(query.order_by(Message.id.desc()).limit(HISTORY_PAGE)).all()))
     names = notify.sender_names(message.sender_id for message in rows)
-    read_up_to = db.session.scalar(
-        sa.select(sa.func.max(Message.id)).where(
-            Message.tenant_id == tenant.id,
-            Message.conversation_id == conversation.id,
-            Message.direction == "inbound",
-            Message.read_at.is_not(None),
-        )
-    )
     return {
         "messages": [visitor_view(message, names.get(message.sender_id)) for message in rows],
-        "read_up_to": read_up_to,
+        "read_up_to": read_up_to(tenant.id, conversation.id),
         "status": conversation.status,
     }
 
