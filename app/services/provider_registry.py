@@ -137,8 +137,8 @@ def provider_for(tenant: Tenant) -> MessagingProvider:
         raise ProviderNotConfigured(f"{tenant.sms_provider} needs: {', '.join(missing)}.")
     try:
         return kind.build(tenant, current_app.config)
-    except crypto.SecretUnreadable as exc:  # a key was rotated away: the message names no secret
-        raise ProviderNotConfigured(f"{tenant.sms_provider}'s credentials cannot be read; enter them again.") from exc
+    except crypto.SecretUnreadable as exc:  # a key was rotated away; its message names no secret
+        raise ProviderNotConfigured(str(exc)) from exc
 
 
 def directory_for(tenant: Tenant) -> ProviderDirectory:
