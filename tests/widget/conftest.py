@@ -5,20 +5,7 @@ import time
 
 import pytest
 
-from tests import factories
-
 ORIGIN = "https://shop.example"
-
-
-@pytest.fixture
-def other_tenant(db):
-    return factories.make_tenant(name="Globex")
-
-
-@pytest.fixture
-def other_api(client, other_tenant):
-    user = factories.make_user(tenant=other_tenant, role="admin", email="admin@globex.test")
-    return factories.ApiClient(client, factories.make_token(user=user))
 
 
 @pytest.fixture
