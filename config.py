@@ -40,6 +40,9 @@ GHL_RSA_PUBLIC_KEY = (
 )
 
 
+BROKER_SOCKET_TIMEOUT_SECONDS = 2
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
@@ -75,8 +78,14 @@ class Config:
     SEND_BACKOFF_BASE_SECONDS = float(os.environ.get("SEND_BACKOFF_BASE_SECONDS", "5"))
     SEND_BACKOFF_MAX_SECONDS = float(os.environ.get("SEND_BACKOFF_MAX_SECONDS", "600"))
     SWEEP_GRACE_SECONDS = _int("SWEEP_GRACE_SECONDS", 30)  # pending and unclaimed this long: re-enqueue
-    SWEEP_REQUEUE_AFTER_SECONDS = _int("SWEEP_REQUEUE_AFTER_SECONDS", 600)  # ... unless queued less long ago
-    SEND_CLAIM_TIMEOUT_SECONDS = _int("SEND_CLAIM_TIMEOUT_SECONDS", 300)  # claimed, no outcome: interrupted
+    # Queued this long ago and still unclaimed: the task was lost (a duplicate is harmless: the claim).
+    SWEEP_REQUEUE_AFTER_SECONDS = _int("SWEEP_REQUEUE_AFTER_SECONDS", 60)
+    # Claimed this long ago with no outcome: its worker died; ask the provider whether it took it.
+    # Must exceed the longest provider call (PROVIDER_TIMEOUT_SECONDS, per request).
+    SEND_CLAIM_TIMEOUT_SECONDS = _int("SEND_CLAIM_TIMEOUT_SECONDS", 60)
+    # After a send went unanswered: give the provider's own report (the status callback) this long
+    # to arrive before asking the provider ourselves.
+    RECONCILE_AFTER_SECONDS = _int("RECONCILE_AFTER_SECONDS", 30)
     STATUS_POLL_AFTER_SECONDS = _int("STATUS_POLL_AFTER_SECONDS", 600)  # sent, no final status: ask
     STATUS_POLL_GIVE_UP_SECONDS = _int("STATUS_POLL_GIVE_UP_SECONDS", 3 * 24 * 3600)
     # Webhooks. GHL signs with Ed25519 (X-GHL-Signature) and, on older deliveries, RSA-SHA256
@@ -87,11 +96,60 @@ class Config:
     GHL_WEBHOOK_RSA_PUBLIC_KEY = os.environ.get("GHL_WEBHOOK_RSA_PUBLIC_KEY", GHL_RSA_PUBLIC_KEY)
     GHL_WEBHOOK_MAX_AGE_SECONDS = _int("GHL_WEBHOOK_MAX_AGE_SECONDS", 300)
     WEBHOOK_RETRY_AFTER_SECONDS = _int("WEBHOOK_RETRY_AFTER_SECONDS", 60)  # a failed or unqueued event is retried
-    WEBHOOK_REQUEUE_AFTER_SECONDS = _int("WEBHOOK_REQUEUE_AFTER_SECONDS", 600)  # queued or taken, never finished
+    WEBHOOK_REQUEUE_AFTER_SECONDS = _int("WEBHOOK_REQUEUE_AFTER_SECONDS", 60)  # queued or taken, never finished
     WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 5)
     SIMULATOR_DELAY_SECONDS = float(os.environ.get("SIMULATOR_DELAY_SECONDS", "2"))
 
+    # Push notifications (app/push/). A backend without credentials is skipped (logged once).
+    # APNs token auth: the .p8 key's contents (or a path to it), its key id, the team id, and the
+    # app's bundle id as apns-topic (a device registered with its own bundle id uses that instead).
+    APNS_AUTH_KEY = os.environ.get("APNS_AUTH_KEY")
+    APNS_AUTH_KEY_PATH = os.environ.get("APNS_AUTH_KEY_PATH")
+    APNS_KEY_ID = os.environ.get("APNS_KEY_ID")
+    APNS_TEAM_ID = os.environ.get("APNS_TEAM_ID")
+    APNS_TOPIC = os.environ.get("APNS_TOPIC")
+    APNS_BASE_URL = os.environ.get("APNS_BASE_URL")  # unset: Apple's sandbox or production host per device
+    APNS_CA_FILE = os.environ.get("APNS_CA_FILE")  # trust a stand-in's certificate
+    # Apple refuses a provider token refreshed more often than every 20 minutes or older than an hour.
+    APNS_TOKEN_REFRESH_SECONDS = _int("APNS_TOKEN_REFRESH_SECONDS", 40 * 60)
+    # FCM HTTP v1: a service account's JSON (contents or path); the project id defaults to its own.
+    FCM_CREDENTIALS = os.environ.get("FCM_CREDENTIALS")
+    FCM_CREDENTIALS_PATH = os.environ.get("FCM_CREDENTIALS_PATH")
+    FCM_PROJECT_ID = os.environ.get("FCM_PROJECT_ID")
+    FCM_BASE_URL = os.environ.get("FCM_BASE_URL", "https://fcm.googleapis.com")
+    PUSH_TIMEOUT_SECONDS = float(os.environ.get("PUSH_TIMEOUT_SECONDS", "10"))
+    PUSH_COALESCE_SECONDS = float(
+        os.environ.get("PUSH_COALESCE_SECONDS", "3")
+    )  # a burst in one conversation: one alert
+    PUSH_MAX_ATTEMPTS = _int("PUSH_MAX_ATTEMPTS", 5)
+    PUSH_BACKOFF_BASE_SECONDS = float(os.environ.get("PUSH_BACKOFF_BASE_SECONDS", "2"))
+    PUSH_BACKOFF_MAX_SECONDS = float(os.environ.get("PUSH_BACKOFF_MAX_SECONDS", "300"))
+
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+
+    # Web chat (the widget's public API, /widget/v1). Limits per client address apply to every
+    # widget call; a visitor token has its own, tighter ones for writing.
+    WIDGET_ADDRESS_RATE_LIMIT = os.environ.get("WIDGET_ADDRESS_RATE_LIMIT", "300 per minute")
+    WIDGET_START_RATE_LIMIT = os.environ.get("WIDGET_START_RATE_LIMIT", "10 per minute")
+    WIDGET_MESSAGE_RATE_LIMIT = os.environ.get("WIDGET_MESSAGE_RATE_LIMIT", "20 per minute")
+    WIDGET_TYPING_RATE_LIMIT = os.environ.get("WIDGET_TYPING_RATE_LIMIT", "30 per minute")
+    WIDGET_MAX_BODY_BYTES = _int("WIDGET_MAX_BODY_BYTES", 16 * 1024)
+    # The demo page (/widget/demo) showing the widget on a sample site: development only.
+    WIDGET_DEMO = os.environ.get("WIDGET_DEMO", "").lower() in ("1", "true", "yes")
+
+    # Live events (app/live): how many events per tenant Last-Event-ID can replay, and for how long.
+    LIVE_LOG_SIZE = _int("LIVE_LOG_SIZE", 1000)
+    LIVE_LOG_TTL_SECONDS = _int("LIVE_LOG_TTL_SECONDS", 24 * 3600)
+    LIVE_HEARTBEAT_SECONDS = float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "15"))
+    # A stream ends after this long (the client reconnects with Last-Event-ID), so no connection
+    # outlives a proxy's limit and load spreads again after a deploy.
+    LIVE_STREAM_MAX_SECONDS = float(os.environ.get("LIVE_STREAM_MAX_SECONDS", "1800"))
+
+    # /admin signs in with a session cookie: Secure unless told otherwise (plain-http development).
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "true").lower() != "false"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = _int("ADMIN_SESSION_SECONDS", 8 * 3600)
     RATELIMIT_HEADERS_ENABLED = True  # a throttled client gets Retry-After
 
     # flask-smorest / OpenAPI
@@ -109,6 +167,12 @@ class Config:
     def RATELIMIT_STORAGE_URI(self) -> str:  # noqa: N802 (Flask config key)
         return self.REDIS_URL or "memory://"
 
+    # A frozen Redis must not hold a login request either.
+    RATELIMIT_STORAGE_OPTIONS = {
+        "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+        "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+    }
+
     @property
     def CELERY(self) -> dict:  # noqa: N802 (Flask config key)
         if not self.REDIS_URL:
@@ -122,14 +186,20 @@ class Config:
             "task_acks_late": True,
             "task_reject_on_worker_lost": True,
             "worker_prefetch_multiplier": 1,
-            # Must exceed the longest countdown we schedule, or Redis redelivers early.
-            "broker_transport_options": {"visibility_timeout": 3600},
-            # Never block an API request for long when Redis is down: the sweeper re-enqueues.
-            "broker_connection_timeout": 2,
+            "broker_transport_options": {
+                # Must exceed the longest countdown we schedule, or Redis redelivers early.
+                "visibility_timeout": 3600,
+                # Never block an API request for long when Redis is down or frozen, while connecting
+                # or on an open connection: the enqueue fails fast and the sweeper enqueues later.
+                "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+                "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+            },
+            "broker_connection_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
             "broker_connection_retry_on_startup": True,
-            # Celery 6's default, made explicit: a lost broker connection cancels late-ack tasks,
-            # which the broker redelivers; the send's claim makes the second run harmless.
-            "worker_cancel_long_running_tasks_on_connection_loss": True,
+            # A lost broker connection must not kill a send in the middle of its provider call (its
+            # outcome would be unknown): it finishes and commits; the task, unacknowledged, may be
+            # delivered again, and the send's claim makes that second run harmless.
+            "worker_cancel_long_running_tasks_on_connection_loss": False,
             "worker_hijack_root_logger": False,  # keep our formatter, which prints the ids in `extra`
         }
 
@@ -144,6 +214,8 @@ class TestConfig(Config):
     REQUIRE_PROVIDER_VERIFICATION = False  # tests connect made-up GHL locations; the check has its own tests
     ENCRYPTION_KEYS = "Y2FyZWZ1bGx5LWNob3Nlbi10ZXN0LWtleS0zMmJ5dGU="
     PUBLIC_BASE_URL = "https://api.example.test"
+    WIDGET_DEMO = True
+    SESSION_COOKIE_SECURE = False  # the test client speaks plain http; one test checks the production flags
 
     @property
     def CELERY(self) -> dict:  # noqa: N802

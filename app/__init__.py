@@ -18,7 +18,8 @@ def create_app(config: object | None = None) -> Flask:
     app.json.sort_keys = False
     configure_logging(app.config["LOG_LEVEL"])
 
-    from app import models  # noqa: F401  (every table registered before migrate/autogenerate)
+    from app import live, models  # noqa: F401  (every table registered before migrate/autogenerate)
+    from app.admin import register_admin
     from app.api import register_api
     from app.celery import celery_init_app
     from app.cli import register_cli
@@ -26,6 +27,7 @@ def create_app(config: object | None = None) -> Flask:
     from app.extensions import db, limiter, migrate
     from app.health import health
     from app.webhooks import register_webhooks
+    from app.widget import register_widget
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
@@ -33,6 +35,9 @@ def create_app(config: object | None = None) -> Flask:
     register_api(app)
     app.register_blueprint(health)
     register_webhooks(app)
+    register_widget(app)
+    register_admin(app)
+    live.init_app(app)
     register_error_handlers(app)  # after the API, so our JSON envelope wins over flask-smorest's
     register_cli(app)
     celery_init_app(app)

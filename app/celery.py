@@ -4,11 +4,13 @@ import logging
 import time
 from collections.abc import Callable
 
+import redis
 from celery import Celery, Task
 from flask import Flask, current_app, has_app_context
 
 from app import jobs
 from app.services.unit_of_work import separate_use_case
+from config import BROKER_SOCKET_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,19 @@ def enqueue_instead(recorder: Callable | None) -> None:
     """Hand every enqueue to `recorder` (tests), or to the broker again with None. The one seam."""
     global _instead
     _instead = recorder
+
+
+def broker_was_emptied(observer: str) -> bool:
+    """Whether Redis lost everything since `observer` last asked (restarted without persistence):
+    every task queued before is gone, however recently. A key each observer sets once per Redis life."""
+    url = current_app.config.get("REDIS_URL")
+    if not url or _instead is not None:
+        return False
+    client = redis.Redis.from_url(url, socket_timeout=BROKER_SOCKET_TIMEOUT_SECONDS)
+    try:
+        return bool(client.set(f"conversations:broker-life:{observer}", "1", nx=True))
+    except redis.RedisError:
+        return False  # Redis is down: nothing can be enqueued now anyway; asked again next round
 
 
 def enqueue(task_name: str, *args, countdown: float | None = None) -> bool:

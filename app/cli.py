@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 
 
 def register_cli(app: Flask) -> None:
+    from app.cli_push import push
     from app.demo import seed_demo
 
     app.cli.add_command(tenants)
@@ -22,6 +23,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(webhooks)
     app.cli.add_command(ghl)
     app.cli.add_command(periodic_jobs)
+    app.cli.add_command(push)
 
 
 @click.group(help="Manage tenants (accounts).")

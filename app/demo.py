@@ -26,6 +26,13 @@ def seed_demo():
     click.echo(f"Demo token (shown once): {token}")
     port = os.environ.get("PORT", "5000")
     click.echo(f'Try: curl -H "Authorization: Bearer {token}" http://localhost:{port}/api/v1/conversations')
+    click.echo(f"Web chat demo (a sample site with the widget): http://localhost:{port}/widget/demo")
+    click.echo(f"Settings for admins: http://localhost:{port}/admin (owner@demo.test / {DEMO_PASSWORD})")
+
+
+def demo_widget_key() -> str | None:
+    """The demo account's widget key, for the demo page (None before `seed-demo` ran)."""
+    return db.session.scalar(sa.select(Tenant.widget_key).where(Tenant.name == DEMO_TENANT))
 
 
 def _create_demo_account() -> Tenant:

@@ -118,7 +118,18 @@ def handle_unexpected(error: Exception):
     return error_response(500, "internal_error", "Something went wrong on our side.")
 
 
+def handle_database_unavailable(error: Exception):
+    # A restart or a failover: nothing was stored, and the client can safely try again in a moment.
+    log.warning("request.database-unavailable", extra={"error": error.__class__.__name__})
+    return error_response(
+        503, "unavailable", "The service is briefly unavailable; try again.", headers={"Retry-After": "2"}
+    )
+
+
 def register_error_handlers(app) -> None:
+    from sqlalchemy.exc import OperationalError
+
     app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

@@ -6,27 +6,36 @@ wants to split them runs workers with `-Q` (see the README).
 """
 
 SENDS, WEBHOOKS, STATUS, SYNC, PERIODIC = "sends", "webhooks", "status", "sync", "periodic"
-QUEUES = (SENDS, WEBHOOKS, STATUS, SYNC, PERIODIC)
+PUSH = "push"  # notifications to phones: a slow APNs or FCM never holds a worker a send needs
+QUEUES = (SENDS, WEBHOOKS, STATUS, SYNC, PERIODIC, PUSH)
 
 SEND_MESSAGE = "messages.send"
 CHECK_STATUS = "messages.check_status"
+RECONCILE_SEND = "messages.reconcile"
 SWEEP_UNSENT = "messages.sweep_unsent"
 POLL_STATUSES = "messages.poll_statuses"
 PURGE_IDEMPOTENCY_KEYS = "messages.purge_idempotency_keys"
 PROCESS_WEBHOOK = "webhooks.process"
 RETRY_WEBHOOKS = "webhooks.retry_unprocessed"
 SYNC_GHL = "ghl.sync"
+PUSH_INBOUND = "push.inbound"
+PUSH_SEND = "push.send"
+PUSH_BADGE = "push.badge"
 
 # Every task, with its queue.
 QUEUE_OF = {
     SEND_MESSAGE: SENDS,
     CHECK_STATUS: STATUS,
+    RECONCILE_SEND: SENDS,
     SWEEP_UNSENT: PERIODIC,
     POLL_STATUSES: PERIODIC,
     PURGE_IDEMPOTENCY_KEYS: PERIODIC,
     PROCESS_WEBHOOK: WEBHOOKS,
     RETRY_WEBHOOKS: PERIODIC,
     SYNC_GHL: SYNC,
+    PUSH_INBOUND: PUSH,
+    PUSH_SEND: PUSH,
+    PUSH_BADGE: PUSH,
 }
 
 # Beat's jobs: name -> seconds between runs.

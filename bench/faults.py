@@ -502,6 +502,8 @@ def expand(command: str, env: dict) -> list[str]:
     command = re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), ""), command)
     argv = shlex.split(command)
     argv = [a.replace("0.0.0.0:", "127.0.0.1:") for a in argv]  # everything stays on 127.0.0.1
+    if argv[0] == "gunicorn" and not any(a == "--bind" or a.startswith("--bind=") for a in argv):
+        argv += ["--bind", f"127.0.0.1:{env['PORT']}"]  # over a config file's 0.0.0.0
     if argv[0] in ("gunicorn", "celery", "flask"):
         argv = [sys.executable, "-m", argv[0], *argv[1:]]
     return argv
@@ -606,7 +608,7 @@ class Stack:
     def flask(self, *args: str) -> str:
         done = subprocess.run(  # noqa: S603
             [sys.executable, "-m", "flask", "--app", "wsgi", *args],
-            cwd=self.base,
+            cwd=ROOT,
             env=self.env,
             capture_output=True,
             text=True,
@@ -624,7 +626,7 @@ class Stack:
         log(f"PostgreSQL on {self.pg.port}, Redis on {self.redis.port}, fake Twilio on {self.fake.url}")
         lines = procfile()
         release = expand(lines["release"], self.env)
-        subprocess.run(release, cwd=self.base, env=self.env, check=True, capture_output=True, timeout=300)  # noqa: S603
+        subprocess.run(release, cwd=ROOT, env=self.env, check=True, capture_output=True, timeout=300)  # noqa: S603
         tenant_id = int(re.search(r"tenant (\d+)", self.flask("tenants", "create", "--name", "Faults")).group(1))
         user_out = self.flask(
             "users",
@@ -649,7 +651,7 @@ class Stack:
             argv = expand(lines[name], self.env)
             if name == "beat":
                 argv += ["--schedule", str(self.base / "celerybeat-schedule")]  # not into the repository
-            self.processes[name] = Process(name, argv, self.env, self.base, self.base / f"{name}.log")
+            self.processes[name] = Process(name, argv, self.env, ROOT, self.base / f"{name}.log")
             self.processes[name].start()
         self.wait_web()
         self.wait_worker()

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh requirements.txt
 mkdir -p instance
+# Development: the widget demo page is served, and the /admin cookie works over plain http.
+export WIDGET_DEMO="${WIDGET_DEMO:-true}" SESSION_COOKIE_SECURE="${SESSION_COOKIE_SECURE:-false}"
 flask --app wsgi db upgrade
 flask --app wsgi seed-demo
 if [ -z "${REDIS_URL:-}" ]; then

@@ -1,27 +1,30 @@
-"""Message tasks: take ids, call one service, turn RetryLater into a Celery retry."""
+"""Message tasks: take ids, call one service; RetryLater and a briefly absent database become retries."""
 
 from celery import shared_task
 
 from app import jobs
 from app.services import delivery
-from app.services.retries import RetryLater
-from tasks.retrying import retry_or_leave
+from tasks.retrying import retried_when_unavailable
 
 
 @shared_task(name=jobs.SEND_MESSAGE, bind=True, max_retries=None, acks_late=True)
 def send_message(self, tenant_id: int, message_id: int):
-    try:
+    with retried_when_unavailable(self, lambda: delivery.leave_to_sweeper(tenant_id, message_id)):
         return delivery.send_pending_message(tenant_id, message_id)
-    except RetryLater as later:
-        return retry_or_leave(self, later.countdown, lambda: delivery.leave_to_sweeper(tenant_id, message_id))
+    return "deferred"
+
+
+@shared_task(name=jobs.RECONCILE_SEND, bind=True, max_retries=None, acks_late=True)
+def reconcile_send(self, tenant_id: int, message_id: int):
+    with retried_when_unavailable(self):  # if even this retry is lost, the sweeper asks again
+        return delivery.reconcile_send(tenant_id, message_id)
+    return "deferred"
 
 
 @shared_task(name=jobs.CHECK_STATUS, bind=True, max_retries=5, acks_late=True)
 def check_status(self, tenant_id: int, message_id: int):
-    try:
+    with retried_when_unavailable(self):  # the poller asks again later
         delivery.check_status(tenant_id, message_id)
-    except RetryLater as later:
-        return retry_or_leave(self, later.countdown, lambda: None)  # the poller asks again later
 
 
 @shared_task(name=jobs.SWEEP_UNSENT)

@@ -1,4 +1,10 @@
-"""Turning RetryLater into a Celery retry, the same way for every task."""
+"""Turning RetryLater, and a database that is briefly away, into Celery retries, the same way for every task."""
+
+from contextlib import contextmanager
+
+from sqlalchemy.exc import OperationalError
+
+from app.services.retries import RetryLater
 
 # kombu's Redis transport redelivers an unacknowledged task (a retry waiting for its ETA is one)
 # after `visibility_timeout` seconds, 3600 unless configured: a longer countdown would run twice.
@@ -16,3 +22,18 @@ def retry_or_leave(task, countdown: float, leave) -> str:
         leave()
         return "deferred"
     raise task.retry(countdown=countdown)
+
+
+@contextmanager
+def retried_when_unavailable(task, leave=lambda: None):
+    """Run a task's body; a RetryLater becomes a retry after its countdown, and a database that is
+    restarting or unreachable (nothing was claimed or changed) a retry with backoff, so a task is
+    never acknowledged undone."""
+    try:
+        yield
+    except RetryLater as later:
+        retry_or_leave(task, later.countdown, leave)
+    except OperationalError:
+        if task.request.is_eager:
+            raise
+        raise task.retry(countdown=min(2**task.request.retries, 30)) from None

@@ -96,7 +96,7 @@ def get_conversation(conversation_id):
 @blp.response(200, envelope(ConversationSchema))
 def update_conversation(fields, conversation_id):
     """Change status, assignee, visitor details or metadata."""
-    return {"data": conversations.update_conversation(g.tenant, conversation_id, **fields)}
+    return {"data": conversations.update_conversation(g.tenant, conversation_id, actor_id=g.user.id, **fields)}
 
 
 @blp.post("/conversations/<id:conversation_id>/assign")
@@ -106,8 +106,12 @@ def assign(fields, conversation_id):
     """Assign to yourself (empty body; 409 `already_assigned` if someone else has it), to `user_id`,
     or unassign (`user_id: null`)."""
     if "user_id" in fields:
-        return {"data": conversations.assign(g.tenant, conversation_id, fields["user_id"])}
-    return {"data": conversations.assign(g.tenant, conversation_id, g.user.id, only_if_free_for=g.user.id)}
+        return {"data": conversations.assign(g.tenant, conversation_id, fields["user_id"], actor_id=g.user.id)}
+    return {
+        "data": conversations.assign(
+            g.tenant, conversation_id, g.user.id, only_if_free_for=g.user.id, actor_id=g.user.id
+        )
+    }
 
 
 @blp.post("/conversations/<id:conversation_id>/close")

@@ -6,6 +6,7 @@ from sqlalchemy.orm import column_property
 from app.models.api_token import ApiToken
 from app.models.contact import Contact
 from app.models.conversation import Conversation
+from app.models.device import ConversationMute, Device, NotificationPreference
 from app.models.idempotency_key import IdempotencyKey
 from app.models.message import Message
 from app.models.tenant import Tenant
@@ -21,4 +22,16 @@ Conversation.unread_count = column_property(
     .scalar_subquery()
 )
 
-__all__ = ["ApiToken", "Contact", "Conversation", "IdempotencyKey", "Message", "Tenant", "User", "WebhookEvent"]
+__all__ = [
+    "ApiToken",
+    "Contact",
+    "Conversation",
+    "ConversationMute",
+    "Device",
+    "IdempotencyKey",
+    "Message",
+    "NotificationPreference",
+    "Tenant",
+    "User",
+    "WebhookEvent",
+]

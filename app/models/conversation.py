@@ -1,3 +1,4 @@
+import hashlib
 import secrets
 from datetime import datetime
 
@@ -15,6 +16,17 @@ STATUSES = ("open", "closed", "archived")
 
 def new_visitor_token() -> str:
     return secrets.token_urlsafe(24)
+
+
+def visitor_token_digest(token: str) -> str:
+    """What is stored in `visitor_token`: the SHA-256 of the token the visitor's browser keeps."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def unusable_visitor_token() -> str:
+    # Every conversation gets a digest of a token nobody was given; the widget replaces it when it
+    # starts a conversation, so a leaked database holds no working visitor token.
+    return visitor_token_digest(new_visitor_token())
 
 
 class Conversation(TenantOwned, Timestamps, db.Model):
@@ -44,7 +56,7 @@ class Conversation(TenantOwned, Timestamps, db.Model):
     visitor_name: Mapped[str | None] = mapped_column(sa.String(200))
     visitor_email: Mapped[str | None] = mapped_column(sa.String(320))
     visitor_phone: Mapped[str | None] = mapped_column(sa.String(32))
-    visitor_token: Mapped[str | None] = mapped_column(sa.String(64), unique=True, default=new_visitor_token)
+    visitor_token: Mapped[str | None] = mapped_column(sa.String(64), unique=True, default=unusable_visitor_token)
     ghl_conversation_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     # The provider's own thread id (only GHL keeps threads; the seed's API names the column after it).
     provider_conversation_id = synonym("ghl_conversation_id")

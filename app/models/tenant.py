@@ -34,6 +34,11 @@ class Tenant(Timestamps, db.Model):
     # Where the GHL backfill stopped, so a rerun resumes instead of starting over.
     ghl_sync_state: Mapped[dict | None] = mapped_column(JsonDoc)
     widget_key: Mapped[str] = mapped_column(sa.String(64), unique=True, nullable=False, default=new_widget_key)
+    # Web chat widget settings (None: the defaults in app.services.webchat).
+    widget_allowed_origins: Mapped[list | None] = mapped_column(JsonDoc)  # ["https://shop.example", ...]
+    widget_prechat_fields: Mapped[dict | None] = mapped_column(JsonDoc)  # {"name": "required"|"optional"|"off", ...}
+    widget_greeting: Mapped[str | None] = mapped_column(sa.String(500))
+    widget_color: Mapped[str | None] = mapped_column(sa.String(7))  # "#2563eb"
 
     def __repr__(self) -> str:
         return f"<Tenant {self.id}>"

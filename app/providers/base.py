@@ -44,7 +44,7 @@ class OutboundMessage:
     recipient: Recipient
     body: str
     media_urls: tuple[str, ...] = ()
-    reference: str | None = None  # our message id, for the provider's logs
+    reference: str | None = None  # our message id: it travels with the request, so late news finds the message
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,9 @@ class StatusReport:
 class ProviderError(Exception):
     """A provider refused or failed a call, classified once, by the adapter that understood it.
 
-    transient: the same call may succeed later (network, timeout, 5xx, 429) - retry with backoff.
+    transient: the same call may succeed later (network, 5xx, 429) - retry with backoff.
+    outcome_unknown: the request may have reached the provider (a timeout waiting for its answer):
+    find out from the provider (`find_sent`) before sending again, or the customer gets it twice.
     Otherwise permanent: retrying cannot help (invalid number, opted out, bad credentials).
     """
 
@@ -96,6 +98,7 @@ class ProviderError(Exception):
     code: str | None = None
     transient: bool = False
     rate_limited: bool = False  # the provider asked us to slow down (429): wait, without using up an attempt
+    outcome_unknown: bool = False
     opted_out: bool = False  # the recipient has unsubscribed (STOP): mark the contact
     bad_credentials: bool = False  # the tenant's settings are wrong: tell the admin
     retry_after: float | None = None  # seconds, when the provider said (429 Retry-After)
@@ -117,6 +120,10 @@ class MessagingProvider(Protocol):
 
     def fetch_status(self, provider_message_id: str) -> StatusReport:
         """Ask the provider where a message stands. Raises ProviderError."""
+
+    def find_sent(self, message: OutboundMessage, since: datetime) -> SendReceipt | None:
+        """The provider's record of `message` if it took it (same recipient and body, created after
+        `since`), or None when it has no trace of it. Raises ProviderError."""
 
     def verify_credentials(self) -> None:
         """Raise ProviderError(bad_credentials=True) unless the configured credentials work."""
@@ -197,6 +204,7 @@ class DeliveryReport:
     provider_message_id: str
     report: StatusReport
     recipient_opted_out: bool = False  # the failure says the recipient unsubscribed (STOP)
+    reference: str | None = None  # our message id, when the provider echoes it (a late report of an unanswered send)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from app.providers.ghl_payloads import (
     history_conversation,
     history_message,
 )
+from app.providers.http import request_may_have_arrived
 
 GHL_API = "https://services.leadconnectorhq.com"
 CONVERSATIONS_VERSION = "2021-04-15"  # the `Version` header every /conversations/* operation requires
@@ -86,9 +87,13 @@ def classify_ghl_response(response: requests.Response) -> ProviderError:
     return ProviderError(text, code=code, details=details)  # 400, 404, 422...: the same request fails again
 
 
-def network_error(exc: requests.RequestException) -> ProviderError:
-    """Timeouts and connection failures: nothing (or no answer) got through, so try again later."""
-    return ProviderError(f"GHL unreachable: {type(exc).__name__}", code="network", transient=True)
+def network_error(exc: requests.RequestException, *, repeatable: bool = True) -> ProviderError:
+    """No answer. When a send may have reached GHL (a read timeout), only GHL can tell whether it
+    took it; when it cannot have (connection refused), or asking again is harmless, try again later."""
+    message = f"GHL unreachable: {type(exc).__name__}"
+    if not repeatable and request_may_have_arrived(exc):
+        return ProviderError(message, code="network", outcome_unknown=True)
+    return ProviderError(message, code="network", transient=True)
 
 
 class GhlProvider:
@@ -131,7 +136,9 @@ class GhlProvider:
         if message.media_urls:
             body["attachments"] = list(message.media_urls)
         try:
-            answer = self._request("POST", "/conversations/messages", self.conversations_version, json=body)
+            answer = self._request(
+                "POST", "/conversations/messages", self.conversations_version, json=body, repeatable=False
+            )
         except ProviderError as exc:
             exc.provider_contact_id = contact_id  # worth keeping even when the send failed
             raise
@@ -156,6 +163,21 @@ class GhlProvider:
             return StatusReport(status)
         code, text = _message_error(message)
         return StatusReport(FAILED, error_code=code or ghl_status, error_message=text)
+
+    def find_sent(self, message: OutboundMessage, since: datetime) -> SendReceipt | None:
+        """The recipient's GHL conversation, newest messages first: an outbound one with the same
+        body added since `since` is ours (search-conversation by contactId, then get-messages)."""
+        contact_id = message.recipient.provider_contact_id or self._upsert_contact(message.recipient)
+        params = {"locationId": self.location_id, "contactId": contact_id, "limit": 1}
+        found = self._request("GET", "/conversations/search", self.conversations_version, params=params)
+        for conversation in found.get("conversations") or []:
+            page = self.messages_page(HistoryConversation(conversation["id"], ProviderContact(contact_id)), None, 20)
+            for sent in page.items:
+                recent = sent.occurred_at is None or sent.occurred_at >= since
+                if sent.direction == "outbound" and sent.body == message.body and recent:
+                    ids = ProviderIds(message=sent.ids.message, contact=contact_id, conversation=conversation["id"])
+                    return SendReceipt(ids=ids, status=sent.status)
+        return None
 
     def verify_credentials(self) -> None:
         # get-contacts is the cheapest read in our specs that proves the token works on this
@@ -233,7 +255,7 @@ class GhlProvider:
             raise ProviderError("GHL upserted the contact but returned no contact.id.", code="bad_response")
         return contact_id
 
-    def _request(self, method: str, path: str, version: str, *, json=None, params=None) -> dict:
+    def _request(self, method: str, path: str, version: str, *, json=None, params=None, repeatable=True) -> dict:
         headers = {"Authorization": f"Bearer {self.api_key}", "Version": version, "Accept": "application/json"}
         if json is not None:
             headers["Content-Type"] = "application/json"
@@ -242,7 +264,7 @@ class GhlProvider:
                 method, self.base_url + path, headers=headers, json=json, params=params, timeout=self.timeout
             )
         except requests.RequestException as exc:
-            raise network_error(exc) from exc
+            raise network_error(exc, repeatable=repeatable) from exc
         if not response.ok:
             raise classify_ghl_response(response)
         try:

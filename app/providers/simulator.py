@@ -52,5 +52,8 @@ class SimulatorProvider:
             return StatusReport(FAILED, error_code="30003", error_message="Simulated: unreachable destination handset.")
         return StatusReport(DELIVERED)
 
+    def find_sent(self, message: OutboundMessage, since) -> SendReceipt | None:
+        return None  # it always answers, so nothing it took goes unanswered
+
     def verify_credentials(self) -> None:
         return None

@@ -5,6 +5,8 @@ CreateMessage, FetchMessage, FetchAccount). Twilio's error codes: https://www.tw
 """
 
 import threading
+from datetime import datetime
+from urllib.parse import urlencode
 
 import requests
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -23,6 +25,7 @@ from app.providers.base import (
     SendReceipt,
     StatusReport,
 )
+from app.providers.http import request_may_have_arrived
 
 TWILIO_API = "https://api.twilio.com"
 MAX_MEDIA = 10  # CreateMessage: "You can include up to ten `media_url` parameters per message."
@@ -60,7 +63,12 @@ def twilio_status_to_ours(status: str | None) -> str | None:
 
 
 def classify_twilio_error(
-    status: int | None, code: int | None, message: str, *, retry_after: float | None = None
+    status: int | None,
+    code: int | None,
+    message: str,
+    *,
+    retry_after: float | None = None,
+    may_have_arrived: bool = False,
 ) -> ProviderError:
     """The one place that decides whether a Twilio failure is worth retrying.
 
@@ -75,7 +83,9 @@ def classify_twilio_error(
         return ProviderError(message=message, code=label, details=details, **kinds)
 
     if status is None:
-        return error(transient=True)  # connection refused, DNS, timeout: nothing reached Twilio, or no answer did
+        # No answer. Connection refused, DNS, a connect timeout: nothing reached Twilio, so try again.
+        # A read timeout or a dropped connection after the request went out: Twilio may have it.
+        return error(outcome_unknown=True) if may_have_arrived else error(transient=True)
     if code == OPTED_OUT_CODE:
         return error(opted_out=True)
     if code in _INVALID_RECIPIENT_CODES:
@@ -150,7 +160,7 @@ class TwilioProvider:
 
     def send(self, message: OutboundMessage) -> SendReceipt:
         params = self._create_params(message)
-        resource = self._call(lambda: self.client.messages.create(**params))
+        resource = self._call(lambda: self.client.messages.create(**params), repeatable=False)
         # queued/accepted/sending all mean the message has left us; a final state (rare at create) wins.
         return SendReceipt(ids=ProviderIds(message=resource.sid), status=twilio_status_to_ours(resource.status) or SENT)
 
@@ -163,6 +173,22 @@ class TwilioProvider:
         return StatusReport(
             FAILED, error_code=str(code) if code is not None else None, error_message=resource.error_message
         )
+
+    def find_sent(self, message: OutboundMessage, since: datetime) -> SendReceipt | None:
+        """ListMessage to the recipient (from our number, when we send from one), newest first: the
+        one created since `since` with the same body, sent from our number or messaging service."""
+        params = self._create_params(message)
+        filters = {"to": params["to"], "limit": 50}
+        if "from_" in params:
+            filters["from_"] = params["from_"]
+        resources = self._call(lambda: self.client.messages.list(**filters))
+        for resource in resources:
+            created = resource.date_created
+            ours = resource.messaging_service_sid == self.messaging_service_sid if self.messaging_service_sid else True
+            if ours and resource.body == message.body and (created is None or created >= since):
+                status = twilio_status_to_ours(resource.status) or SENT
+                return SendReceipt(ids=ProviderIds(message=resource.sid), status=status)
+        return None
 
     def verify_credentials(self) -> None:
         try:
@@ -196,11 +222,17 @@ class TwilioProvider:
         if message.media_urls:
             params["media_url"] = list(message.media_urls)
         if self.status_callback_url:
-            params["status_callback"] = self.status_callback_url
+            # Our message id rides in the URL, so a report of a send whose answer we never got finds it.
+            reference = f"?{urlencode({'ref': message.reference})}" if message.reference else ""
+            params["status_callback"] = self.status_callback_url + reference
         return params
 
-    def _call(self, operation):
-        """Run one Twilio call, turning every failure into a classified ProviderError."""
+    def _call(self, operation, *, repeatable: bool = True):
+        """Run one Twilio call, turning every failure into a classified ProviderError.
+
+        `repeatable`: asking again is harmless (reads). A create that may have reached Twilio is not:
+        its failure says the outcome is unknown rather than worth retrying.
+        """
         try:
             return operation()
         except TwilioServiceException as exc:  # RFC 9457 problem details, newer Twilio services
@@ -212,7 +244,12 @@ class TwilioProvider:
                 exc.status, exc.code, exc.msg, retry_after=_retry_after(self.http_client.last_headers)
             ) from exc
         except requests.RequestException as exc:  # ConnectionError, Timeout: TwilioHttpClient lets them through
-            raise classify_twilio_error(None, None, f"Twilio unreachable: {type(exc).__name__}") from exc
+            raise classify_twilio_error(
+                None,
+                None,
+                f"Twilio unreachable: {type(exc).__name__}",
+                may_have_arrived=not repeatable and request_may_have_arrived(exc),
+            ) from exc
 
 
 def _retry_after(headers) -> float | None:

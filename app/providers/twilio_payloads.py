@@ -12,6 +12,8 @@ from app.providers.twilio import OPTED_OUT_CODE, twilio_status_to_ours
 INBOUND_MESSAGE, MESSAGE_STATUS = "message.inbound", "message.status"
 INBOUND_CALL, CALL_STATUS, RECORDING = "call.inbound", "call.status", "call.recording"
 FINAL_CALL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
+# Where the webhook keeps our message reference from the status callback URL's query (`?ref=`).
+REFERENCE = "_reference"
 
 
 class UnknownEvent(ValueError):
@@ -74,6 +76,7 @@ def _delivery_report(params: dict) -> DeliveryReport | None:
             error_message=params.get("ErrorMessage") or (f"Twilio error {error_code}" if error_code else None),
         ),
         recipient_opted_out=error_code == str(OPTED_OUT_CODE),
+        reference=params.get(REFERENCE),
     )
 
 

@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models import ApiToken, Tenant, User
 from app.models.base import aware, utcnow
 from app.models.user import ROLES
+from app.services.devices import unregister_devices_of
 from app.services.queries import get_owned
 from app.services.unit_of_work import use_case
 
@@ -78,6 +79,12 @@ def issue_token(user: User, name: str = "api") -> str:
 @use_case
 def login(email: str, password: str, *, tenant_id: int | None = None, token_name: str = "mobile") -> tuple[str, User]:
     """Exchange email and password for a new token. The same answer for an unknown email and a wrong password."""
+    user = check_credentials(email, password, tenant_id=tenant_id)
+    return issue_token(user, token_name), user
+
+
+def check_credentials(email: str, password: str, *, tenant_id: int | None = None) -> User:
+    """The user these credentials name (the API's token sign-in and /admin's session sign-in share it)."""
     query = sa.select(User).where(User.email == email.strip().lower())
     if tenant_id is not None:
         query = query.where(User.tenant_id == tenant_id)
@@ -92,8 +99,7 @@ def login(email: str, password: str, *, tenant_id: int | None = None, token_name
                 "This email belongs to more than one account; add tenant_id.", fields={"tenant_id": ["Required."]}
             )
         raise Unauthorized("Email or password is wrong.", code="invalid_credentials")
-    user = matches[0]
-    return issue_token(user, token_name), user
+    return matches[0]
 
 
 def authenticate(token: str) -> ApiToken:
@@ -119,7 +125,9 @@ def _touch(row: ApiToken, now) -> None:
 
 @use_case
 def revoke_token(token_row: ApiToken) -> None:
+    """Sign out: the token stops working, and the phones registered with it stop getting pushes."""
     token_row.revoked_at = utcnow()
+    unregister_devices_of(token_row)
 
 
 @cache

@@ -9,12 +9,14 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict
 from app.extensions import db
+from app.live import notify
 from app.models import Contact, Conversation, Message, Tenant
 from app.models.base import aware, utcnow
 from app.models.conversation import CHANNELS, PROVIDER_CHANNELS
 from app.services.accounts import get_user
 from app.services.contacts import contact_search_clause, get_contact, resolve_contact
 from app.services.delivery_status import mark_inbound_read
+from app.services.notifications import notify_assigned, notify_read
 from app.services.queries import contains, get_owned, page
 from app.services.unit_of_work import conversation_exists, use_case
 
@@ -93,6 +95,7 @@ def create_conversation(
     conversation = new_conversation(tenant, channel=channel, contact=contact, **visitor)
     conversation.assigned_to = assigned_to
     conversation.meta = metadata or {}
+    notify.conversation_changed(conversation, notify.CONVERSATION_CREATED)
     return conversation
 
 
@@ -172,8 +175,11 @@ def find_or_start_open_conversation(tenant: Tenant, contact: Contact, channel: s
 
 
 @use_case(conflict=conversation_exists)
-def update_conversation(tenant: Tenant, conversation_id: int, **changes) -> Conversation:
+def update_conversation(
+    tenant: Tenant, conversation_id: int, *, actor_id: int | None = None, **changes
+) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
+    before = (conversation.status, conversation.assigned_to)
     if "assigned_to" in changes and changes["assigned_to"] is not None:
         get_user(tenant, changes["assigned_to"])
     if "metadata" in changes:
@@ -183,11 +189,21 @@ def update_conversation(tenant: Tenant, conversation_id: int, **changes) -> Conv
         setattr(conversation, key, value)
     if status is not None:
         move_to(conversation, status)
+    if conversation.assigned_to != before[1]:
+        notify_assigned(conversation, actor_id=actor_id)  # the assignee's phone, once this use case has committed
+    notify.conversation_updated(conversation, *before)  # live streams
     return conversation
 
 
 @use_case
-def assign(tenant: Tenant, conversation_id: int, user_id: int | None, *, only_if_free_for: int | None = None):
+def assign(
+    tenant: Tenant,
+    conversation_id: int,
+    user_id: int | None,
+    *,
+    only_if_free_for: int | None = None,
+    actor_id: int | None = None,
+):
     """Assign to `user_id` (of the same tenant), or unassign with None. The row is locked meanwhile.
 
     `only_if_free_for` ("assign to me"): refuse with 409 when another user already has it, so two
@@ -202,7 +218,11 @@ def assign(tenant: Tenant, conversation_id: int, user_id: int | None, *, only_if
             code="already_assigned",
             fields={"assigned_to": [conversation.assigned_to]},
         )
+    changed = conversation.assigned_to != user_id
     conversation.assigned_to = user_id
+    if changed:
+        notify_assigned(conversation, actor_id=actor_id)  # the assignee's phone, unless they took it themselves
+    notify.conversation_changed(conversation, notify.CONVERSATION_ASSIGNED)  # live streams
     return conversation
 
 
@@ -210,6 +230,7 @@ def assign(tenant: Tenant, conversation_id: int, user_id: int | None, *, only_if
 def close(tenant: Tenant, conversation_id: int) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
     move_to(conversation, "closed")
+    notify.conversation_changed(conversation, notify.CONVERSATION_CLOSED)
     return conversation
 
 
@@ -217,6 +238,7 @@ def close(tenant: Tenant, conversation_id: int) -> Conversation:
 def reopen(tenant: Tenant, conversation_id: int) -> Conversation:
     conversation = get_conversation(tenant, conversation_id, for_update=True)
     move_to(conversation, "open")
+    notify.conversation_changed(conversation, notify.CONVERSATION_REOPENED)
     return conversation
 
 
@@ -251,7 +273,11 @@ def _already_open(conversation_id: int) -> Conflict:
 def mark_read(tenant: Tenant, conversation_id: int, *, up_to_message_id: int | None = None) -> tuple[Conversation, int]:
     """Mark the conversation's unread inbound messages read (all, or up to one message). Returns how many."""
     conversation = get_conversation(tenant, conversation_id)
-    return conversation, mark_inbound_read(tenant.id, conversation.id, up_to_message_id=up_to_message_id)
+    marked = mark_inbound_read(tenant.id, conversation.id, up_to_message_id=up_to_message_id)
+    notify_read(conversation, marked)  # badges that counted these go down silently, after the commit
+    if marked:
+        notify.conversation_read(conversation)  # live streams
+    return conversation, marked
 
 
 def unread_counts(tenant: Tenant) -> dict:

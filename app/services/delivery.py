@@ -3,6 +3,11 @@
 Every message is stored `pending` before it gets here, so nothing is lost if a worker or Redis
 dies; the claim makes sure no two workers send the same message. The steps commit one by one:
 the claim must be durable before the provider is called, and no transaction is held while it answers.
+
+When we cannot know whether the provider took a message (no answer before the timeout, or the
+worker died after claiming it), it is never simply sent again: it stays `pending` and claimed
+while the provider's own report (its status callback names our message) or our question to the
+provider (`reconcile_send`) settles it; only a provider with no trace of it gets it again.
 """
 
 import logging
@@ -12,11 +17,11 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app import jobs
-from app.celery import enqueue
+from app.celery import broker_was_emptied, enqueue
 from app.crypto import SecretUnreadable
 from app.extensions import db
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, idempotency_key
-from app.models.base import utcnow
+from app.models.base import aware, utcnow
 from app.models.conversation import OPT_OUT_CHANNELS
 from app.providers.base import FAILED, PENDING, SENT, MessagingProvider, OutboundMessage, ProviderError, Recipient
 from app.services.contacts import link_provider_contact, set_opt_out
@@ -29,6 +34,8 @@ from app.services.unit_of_work import commit_step, use_case
 log = logging.getLogger(__name__)
 
 CLAIM_EARLY_TOLERANCE = timedelta(seconds=1)
+# How much earlier than our claim a provider's clock may date the message it took.
+CLOCK_SKEW = timedelta(minutes=2)
 
 
 def hand_to_worker(tenant_id: int, message_id: int) -> bool:
@@ -71,6 +78,8 @@ def send_pending_message(tenant_id: int, message_id: int) -> str:
     try:
         receipt = provider.send(outbound)
     except ProviderError as error:
+        if error.outcome_unknown:
+            return _await_confirmation(message, error)
         return _handle_error(message, error, attempt, contact)
     except Exception as exc:  # an adapter bug must not strand the message: retry, then fail
         log.exception("message.send-crashed", extra={"tenant_id": tenant_id, "message_id": message_id})
@@ -117,6 +126,81 @@ def _record_receipt(message: Message, conversation: Conversation, contact, recei
     commit_step()
 
 
+def _await_confirmation(message: Message, error: ProviderError) -> str:
+    """The request may have reached the provider: keep the claim (nobody sends it meanwhile) and
+    let the provider's report, or our question to it a little later, settle what happened."""
+    message.error_code = error.code
+    message.error_message = "No answer from the provider yet; checking before any retry."
+    message.enqueued_at = utcnow()  # the reconciliation below is queued; the sweeper re-queues it if lost
+    commit_step()
+    log.warning("message.send-unconfirmed", extra={"tenant_id": message.tenant_id, "message_id": message.id})
+    enqueue(jobs.RECONCILE_SEND, message.tenant_id, message.id, countdown=current_app.config["RECONCILE_AFTER_SECONDS"])
+    return "unconfirmed"
+
+
+@use_case
+def reconcile_send(tenant_id: int, message_id: int) -> str:
+    """A send whose outcome we do not know: ask the provider. Adopt what it took ("adopted"), or send
+    again only when it has no trace ("resent"). "settled" when its own report already answered."""
+    message = _unconfirmed(tenant_id, message_id)
+    if message is None:
+        return "settled"
+    claimed_at = aware(message.claimed_at)
+    conversation = db.session.get(Conversation, message.conversation_id)
+    contact = db.session.get(Contact, conversation.contact_id) if conversation.contact_id else None
+    try:
+        provider = provider_for(db.session.get(Tenant, tenant_id))
+    except (ProviderNotConfigured, SecretUnreadable) as exc:
+        return _fail(message, ProviderError(str(exc), code="provider_not_configured"), contact)
+    outbound = _outbound(message, conversation, contact)
+    commit_step()  # no transaction held while the provider answers
+    try:
+        receipt = provider.find_sent(outbound, claimed_at - CLOCK_SKEW)
+    except ProviderError as error:
+        if error.transient or error.outcome_unknown:
+            raise RetryLater(error.retry_after or backoff_seconds(2)) from error
+        return _fail(message, error, contact)
+    if receipt is not None:
+        _record_receipt(message, conversation, contact, receipt)
+        log.info("message.send-confirmed", extra={"tenant_id": tenant_id, "message_id": message_id})
+        return "adopted"
+    if not _release_unconfirmed(message, claimed_at):
+        return "settled"  # the provider's report arrived meanwhile
+    log.info("message.send-not-taken", extra={"tenant_id": tenant_id, "message_id": message_id})
+    hand_to_worker(tenant_id, message_id)
+    return "resent"
+
+
+def _unconfirmed(tenant_id: int, message_id: int) -> Message | None:
+    """The message if it is still claimed, pending and without the provider's id."""
+    return db.session.scalar(
+        sa.select(Message).where(
+            Message.id == message_id,
+            Message.tenant_id == tenant_id,
+            Message.delivery_status == PENDING,
+            Message.claimed_at.is_not(None),
+            Message.provider_message_id.is_(None),
+        )
+    )
+
+
+def _release_unconfirmed(message: Message, claimed_at) -> bool:
+    """Unclaim a message the provider never took, unless its report adopted it since we asked."""
+    released = db.session.execute(
+        sa.update(Message)
+        .where(
+            Message.id == message.id,
+            Message.delivery_status == PENDING,
+            Message.claimed_at == claimed_at,
+            Message.provider_message_id.is_(None),
+        )
+        .values(claimed_at=None, next_attempt_at=None, enqueued_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    commit_step()
+    return released == 1
+
+
 @use_case
 def check_status(tenant_id: int, message_id: int) -> None:
     """Ask the provider where a sent message stands, and record it (forward only)."""
@@ -142,61 +226,52 @@ def check_status(tenant_id: int, message_id: int) -> None:
 
 @use_case
 def sweep_unsent() -> int:
-    """Re-enqueue pending messages nobody claimed (their enqueue was lost, e.g. Redis was down).
+    """Re-enqueue what a lost task left behind, within a minute of the loss.
 
-    A message claimed long ago with no outcome means its worker died mid-send. We cannot know
-    whether the provider got it, so it is failed with a clear reason rather than risk texting twice.
+    Pending messages nobody claimed whose task was never queued (Redis was down), was queued long
+    ago (taken by a worker that died), or was in a Redis that restarted empty: sent again (the
+    claim makes a duplicate task harmless). Messages claimed long ago with no outcome (their worker
+    died mid-send): reconciled with the provider, never resent blindly. Returns how many sends.
     """
     now = utcnow()
-    for tenant_id, message_id in _interrupted_sends(now):
-        apply_status_update(
-            tenant_id,
-            message_id,
-            FAILED,
-            error_code="send_interrupted",
-            error_message="The worker stopped while sending; check with the customer before sending again.",
-        )
-    unsent = _unsent(now)
-    if unsent:
-        db.session.execute(
-            sa.update(Message).where(Message.id.in_([message_id for _, message_id in unsent])).values(enqueued_at=now)
-        )
-    commit_step()  # marked queued before the hand-offs, which clear the mark when they fail
+    unsent = _stale(now, claimed=False, broker_emptied=broker_was_emptied("sends"))
+    unconfirmed = _stale(now, claimed=True)
+    _mark_queued(unsent + unconfirmed, now)
     for tenant_id, message_id in unsent:
         hand_to_worker(tenant_id, message_id)
-    if unsent:
-        log.info("messages.swept", extra={"requeued": len(unsent)})
+    for tenant_id, message_id in unconfirmed:
+        enqueue(jobs.RECONCILE_SEND, tenant_id, message_id)
+    if unsent or unconfirmed:
+        log.info("messages.swept", extra={"requeued": len(unsent), "reconciling": len(unconfirmed)})
     return len(unsent)
 
 
-def _unsent(now) -> list:
-    """Pending, unclaimed, due, and never queued (or queued so long ago the task must be lost)."""
+def _stale(now, *, claimed: bool, broker_emptied: bool = False) -> list:
+    """Pending outbound messages whose task is presumed lost: unclaimed and due, or claimed long ago
+    with no outcome; and in both cases never queued, queued long ago, or queued in an emptied Redis."""
     config = current_app.config
-    grace = now - timedelta(seconds=config["SWEEP_GRACE_SECONDS"])
     requeue_before = now - timedelta(seconds=config["SWEEP_REQUEUE_AFTER_SECONDS"])
+    if claimed:
+        due = Message.claimed_at < now - timedelta(seconds=config["SEND_CLAIM_TIMEOUT_SECONDS"])
+    else:
+        grace = now - timedelta(seconds=config["SWEEP_GRACE_SECONDS"])
+        due_at = sa.func.coalesce(Message.next_attempt_at, Message.inserted_at)
+        due = sa.and_(Message.claimed_at.is_(None), due_at < grace)
+    lost = sa.true() if broker_emptied else sa.or_(Message.enqueued_at.is_(None), Message.enqueued_at < requeue_before)
     return db.session.execute(
         sa.select(Message.tenant_id, Message.id)
-        .where(
-            Message.direction == "outbound",
-            Message.delivery_status == PENDING,
-            Message.claimed_at.is_(None),
-            sa.func.coalesce(Message.next_attempt_at, Message.inserted_at) < grace,
-            sa.or_(Message.enqueued_at.is_(None), Message.enqueued_at < requeue_before),
-        )
+        .where(Message.direction == "outbound", Message.delivery_status == PENDING, due, lost)
         .order_by(Message.id)
         .limit(500)
     ).all()
 
 
-def _interrupted_sends(now) -> list:
-    timeout = timedelta(seconds=current_app.config["SEND_CLAIM_TIMEOUT_SECONDS"])
-    return db.session.execute(
-        sa.select(Message.tenant_id, Message.id).where(
-            Message.direction == "outbound",
-            Message.delivery_status == PENDING,
-            Message.claimed_at < now - timeout,
+def _mark_queued(rows: list, now) -> None:
+    if rows:
+        db.session.execute(
+            sa.update(Message).where(Message.id.in_([message_id for _, message_id in rows])).values(enqueued_at=now)
         )
-    ).all()
+    commit_step()  # marked queued before the hand-offs, which clear the mark when they fail
 
 
 @use_case

@@ -9,6 +9,7 @@ import logging
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.live import notify
 from app.models import Message
 from app.models.base import utcnow
 from app.providers.base import DELIVERED, FAILED, PENDING, READ, SENT, DeliveryReport
@@ -66,6 +67,8 @@ def apply_status_update(
         .execution_options(synchronize_session=False)
     )
     moved = result.rowcount == 1
+    if moved:
+        notify.message_status_changed(tenant_id, message_id, new_status)  # live streams, on commit (app/live)
     log.info(
         "message.status-update",
         extra={"tenant_id": tenant_id, "message_id": message_id, "status": new_status, "applied": moved},
@@ -115,7 +118,9 @@ def apply_delivery_report(tenant_id: int, delivery: DeliveryReport) -> Message |
     Returns the message when the report moved it forward; raises StatusBeforeSend for a message
     we have not recorded yet. A report about an inbound message changes nothing.
     """
-    message = find_by_provider_id(tenant_id, delivery.provider_message_id)
+    message = find_by_provider_id(tenant_id, delivery.provider_message_id) or _adopt_unanswered_send(
+        tenant_id, delivery
+    )
     if message is None:
         raise StatusBeforeSend(f"No message with provider id {delivery.provider_message_id} yet.")
     report = delivery.report
@@ -125,6 +130,27 @@ def apply_delivery_report(tenant_id: int, delivery: DeliveryReport) -> Message |
         tenant_id, message.id, report.status, error_code=report.error_code, error_message=report.error_message
     )
     return message if moved else None
+
+
+def _adopt_unanswered_send(tenant_id: int, delivery: DeliveryReport) -> Message | None:
+    """A report naming our message by its reference, about a send whose answer we never got (or have
+    not recorded yet): the provider took it, under this id. Only a claimed send without an id qualifies."""
+    if not (delivery.reference or "").isdigit():
+        return None
+    adopted = db.session.execute(
+        sa.update(Message)
+        .where(
+            Message.id == int(delivery.reference),
+            Message.tenant_id == tenant_id,
+            Message.direction == "outbound",
+            Message.delivery_status == PENDING,
+            Message.claimed_at.is_not(None),
+            Message.provider_message_id.is_(None),
+        )
+        .values(provider_message_id=delivery.provider_message_id, error_code=None, error_message=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return db.session.get(Message, int(delivery.reference)) if adopted else None
 
 
 def find_by_provider_id(tenant_id: int, provider_message_id: str | None) -> Message | None:

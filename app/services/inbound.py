@@ -13,6 +13,7 @@ from collections.abc import Callable
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
+from app.live import notify
 from app.models import Contact, Conversation, Message, Tenant
 from app.models.base import utcnow
 from app.models.conversation import OPT_OUT_CHANNELS
@@ -20,6 +21,7 @@ from app.providers.base import CallOutcome, DeliveryReport, ProviderIds, Provide
 from app.services.contacts import set_opt_out
 from app.services.conversations import append_message, conversation_for_customer, move_to
 from app.services.delivery_status import apply_delivery_report, find_by_provider_id
+from app.services.notifications import notify_inbound
 from app.services.unit_of_work import use_case
 
 log = logging.getLogger(__name__)
@@ -81,7 +83,9 @@ def record_message(
     if reported.call is not None:
         apply_call_outcome(message, reported.call)
     _honour_opt_out(tenant, contact, reported)
-    # Push notifications plug in here (after the commit, by message id): not built yet.
+    notify_inbound(message)  # push, enqueued after the commit; customers' messages only, never history
+    if not reported.history:  # a backfill is not news
+        notify.message_created(message)  # live streams, on commit (app/live)
     log.info(
         "message.recorded",
         extra={"tenant_id": tenant.id, "conversation_id": conversation.id, "message_id": message.id},
@@ -101,6 +105,7 @@ def record_reported(tenant: Tenant, reported: ProviderMessage, *, contact_for: C
         apply_delivery_report(tenant.id, DeliveryReport(reported.ids.message, reported.report))
     if reported.call is not None:
         apply_call_outcome(existing, reported.call)
+        notify_inbound(existing)  # a missed call or a voicemail is news (an answered call is not)
     return existing
 
 

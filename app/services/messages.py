@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import ChannelUnavailable, Conflict, ValidationFailed
 from app.extensions import db
+from app.live import notify
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, User, idempotency_key
 from app.models.base import aware, utcnow
 from app.models.conversation import OPT_OUT_CHANNELS
@@ -149,6 +150,7 @@ def _store_and_dispatch(tenant: Tenant, conversation: Conversation, sender: User
                 tenant_id=tenant.id, key=draft.idempotency_key, request_fingerprint=fingerprint, message_id=message.id
             )
         )
+    notify.message_created(message)  # live streams: published when this commits (app/live)
     try:
         commit_step()  # stored before anything can fail, and before the worker looks for it
     except IntegrityError:

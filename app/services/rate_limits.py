@@ -16,10 +16,17 @@ from limits.strategies import MovingWindowRateLimiter
 
 from app.providers.base import RateBudget
 from app.services.retries import RetryLater
+from config import BROKER_SOCKET_TIMEOUT_SECONDS
 
 
 @cache
 def _limiter(storage_uri: str) -> MovingWindowRateLimiter:
+    if storage_uri.startswith("redis"):  # bounded, like every other Redis call: a frozen Redis fails fast
+        timeouts = {
+            "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+            "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+        }
+        return MovingWindowRateLimiter(storage_from_string(storage_uri, **timeouts))
     return MovingWindowRateLimiter(storage_from_string(storage_uri))
 
 

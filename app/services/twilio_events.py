@@ -17,6 +17,7 @@ from app.providers.twilio_payloads import (  # the webhook view's words for what
     INBOUND_MESSAGE,  # noqa: F401
     MESSAGE_STATUS,  # noqa: F401
     RECORDING,  # noqa: F401
+    REFERENCE,  # noqa: F401
     UnknownEvent,
     classify,  # noqa: F401
 )

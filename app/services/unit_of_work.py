@@ -21,6 +21,8 @@ from app.errors import Conflict
 from app.extensions import db
 
 _depth: ContextVar[int] = ContextVar("use_case_depth", default=0)
+# What the outermost use case runs once it has committed (hand-offs that must see the committed rows).
+_after_commit: ContextVar[list[Callable] | None] = ContextVar("after_commit", default=None)
 
 
 def use_case(function: Callable | None = None, *, conflict: Callable[[], Conflict] | None = None):
@@ -35,31 +37,52 @@ def use_case(function: Callable | None = None, *, conflict: Callable[[], Conflic
         def run(*args, **kwargs):
             outermost = _depth.get() == 0
             token = _depth.set(_depth.get() + 1)
+            pending = _after_commit.set([]) if outermost else None
             try:
                 result = function(*args, **kwargs)
                 if outermost:
                     commit_step(conflict)
-                return result
+                    callbacks = _after_commit.get()
             except BaseException:
                 if outermost:
                     db.session.rollback()
                 raise
             finally:
                 _depth.reset(token)
+                if pending is not None:
+                    _after_commit.reset(pending)
+            if outermost:
+                for callback in callbacks:
+                    callback()
+            return result
 
         return run
 
     return decorate(function) if function is not None else decorate
 
 
+def after_commit(callback: Callable[[], object]) -> None:
+    """Run `callback` once the outermost use case has committed (at once outside any use case).
+
+    For hand-offs that must not run inside the transaction (the worker would not see the rows yet)
+    and must not run at all when it rolls back. A callback must not raise.
+    """
+    pending = _after_commit.get()
+    if pending is None:
+        callback()
+    else:
+        pending.append(callback)
+
+
 @contextmanager
 def separate_use_case():
     """Run what follows as a use case of its own, even inside another (a task run in-process)."""
-    token = _depth.set(0)
+    token, pending = _depth.set(0), _after_commit.set(None)
     try:
         yield
     finally:
         _depth.reset(token)
+        _after_commit.reset(pending)
 
 
 def commit_step(conflict: Callable[[], Conflict] | None = None) -> None:

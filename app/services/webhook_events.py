@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from app import jobs
-from app.celery import enqueue
+from app.celery import broker_was_emptied, enqueue
 from app.extensions import db
 from app.models import Tenant, WebhookEvent
 from app.models.base import utcnow
@@ -101,18 +101,24 @@ def leave_to_sweeper(event_id: int) -> None:
 
 @use_case
 def retry_unprocessed() -> int:
-    """Re-enqueue events whose processing was lost (enqueue failed, or queued long ago and never
-    taken), stuck (a worker died holding it), or failed with attempts left (a minute after)."""
+    """Re-enqueue events whose processing was lost (enqueue failed, queued long ago and never taken,
+    or queued in a Redis that restarted empty), stuck (a worker died holding it), or failed with
+    attempts left (a minute after)."""
     config = current_app.config
     now = utcnow()
     retry_failed_before = now - timedelta(seconds=config["WEBHOOK_RETRY_AFTER_SECONDS"])
     presumed_lost_before = now - timedelta(seconds=config["WEBHOOK_REQUEUE_AFTER_SECONDS"])
+    queued_and_lost = (
+        WebhookEvent.enqueued_at.is_not(None)
+        if broker_was_emptied("webhooks")
+        else WebhookEvent.enqueued_at < presumed_lost_before
+    )
     due = sa.or_(
         sa.and_(
             WebhookEvent.state == "received",
             sa.or_(
                 sa.and_(WebhookEvent.enqueued_at.is_(None), WebhookEvent.received_at < retry_failed_before),
-                WebhookEvent.enqueued_at < presumed_lost_before,
+                queued_and_lost,
             ),
         ),
         sa.and_(WebhookEvent.state == "processing", WebhookEvent.claimed_at < presumed_lost_before),

@@ -26,6 +26,8 @@ VOICEMAIL_PROMPT = "Sorry, we can't take your call right now. Please leave a mes
 @bp.post("/<path:subpath>")
 def receive(subpath: str):
     params = request.form.to_dict()
+    if reference := request.args.get("ref"):  # our message, named in the status callback URL we gave Twilio
+        params[twilio_events.REFERENCE] = reference
     try:
         event_type, event_key = twilio_events.classify(params)
     except twilio_events.UnknownEvent as exc:

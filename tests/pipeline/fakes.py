@@ -23,7 +23,8 @@ def network_down() -> ProviderError:
 
 
 def timed_out() -> ProviderError:
-    return ProviderError("Twilio unreachable: ReadTimeout", code="network", transient=True)
+    """No answer in time: the request may have reached the provider."""
+    return ProviderError("Twilio unreachable: ReadTimeout", code="network", outcome_unknown=True)
 
 
 def server_error() -> ProviderError:
@@ -72,6 +73,8 @@ class FakeProvider:
         self.sent: list[OutboundMessage] = []
         self.receipts: list[SendReceipt] = []
         self.fetched: list[str] = []
+        self.taken: list[SendReceipt] = []  # what it took although we never got its answer (find_sent finds it)
+        self.asked: list[OutboundMessage] = []
 
     def will(self, *outcomes) -> "FakeProvider":
         """Script the next sends: each outcome is a SendReceipt to return or an exception to raise."""
@@ -92,6 +95,10 @@ class FakeProvider:
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
+
+    def find_sent(self, message: OutboundMessage, since) -> SendReceipt | None:
+        self.asked.append(message)
+        return self.taken.pop(0) if self.taken else None
 
     def verify_credentials(self) -> None:
         if self.credentials_error is not None:

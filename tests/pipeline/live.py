@@ -87,8 +87,9 @@ class RedisServer:
 class Worker:
     """`celery -A celery_worker.celery worker` in a subprocess, configured through its environment like a dyno."""
 
-    def __init__(self, *, redis_url: str, log: Path, **settings):
+    def __init__(self, *, redis_url: str, log: Path, pool: str = "solo", **settings):
         self.log = log
+        self.pool = pool  # "prefork" as the Procfile's worker runs (children hold tasks too)
         self.env = {
             **os.environ,
             "DATABASE_URL": CommittedConfig.SQLALCHEMY_DATABASE_URI,
@@ -114,7 +115,8 @@ class Worker:
                 "-A",
                 "celery_worker.celery",
                 "worker",
-                "--pool=solo",
+                f"--pool={self.pool}",
+                "--concurrency=2",
                 "--queues=" + ",".join(jobs.QUEUES),
                 "--loglevel=INFO",
                 "--without-gossip",
@@ -178,6 +180,10 @@ class FakeTwilio:
 
     def sends(self) -> list[dict]:
         return [request for request in self.requests if request["path"].endswith("/Messages.json")]
+
+    def bodies(self, body: str) -> list[dict]:
+        """The sends that carried `body`."""
+        return [request for request in self.sends() if request["form"].get("Body") == [body]]
 
     def _handler(self):
         fake = self

@@ -59,14 +59,15 @@ class TestTheSweeper:
         assert sweep(queue) == []
         assert reload(pending).delivery_status == PENDING
 
-    def test_a_send_whose_worker_died_is_failed_rather_than_risk_texting_twice(self, pending, queue):
-        backdate(pending, inserted_at=LONG_AGO, claimed_at=timedelta(seconds=301))
+    def test_a_send_whose_worker_died_is_reconciled_with_the_provider_rather_than_failed_or_resent(
+        self, pending, queue
+    ):
+        backdate(pending, inserted_at=LONG_AGO, claimed_at=timedelta(seconds=61))
 
         assert sweep(queue) == []
 
-        stored = reload(pending)
-        assert (stored.delivery_status, stored.error_code) == (FAILED, "send_interrupted")
-        assert "check with the customer" in stored.error_message
+        assert queue.names() == [jobs.RECONCILE_SEND]
+        assert reload(pending).delivery_status == PENDING
 
     def test_messages_past_pending_are_never_swept(self, conversation, queue):
         for status in (SENT, DELIVERED, FAILED):
@@ -77,10 +78,17 @@ class TestTheSweeper:
 
     def test_a_queued_message_is_not_queued_again_while_its_task_may_still_be_waiting(self, compose, queue):
         message = compose()  # its task is in the queue, behind others
-        backdate(message, inserted_at=LONG_AGO, enqueued_at=timedelta(minutes=5))
+        backdate(message, inserted_at=LONG_AGO, enqueued_at=timedelta(seconds=45))
         queue.clear()
 
         assert sweep(queue) == []
+
+    def test_a_task_queued_over_a_minute_ago_and_never_taken_is_presumed_lost(self, compose, queue):
+        message = compose()  # e.g. taken by a worker killed before it claimed the message
+        backdate(message, inserted_at=LONG_AGO, enqueued_at=timedelta(seconds=61))
+        queue.clear()
+
+        assert sweep(queue) == [Job(jobs.SEND_MESSAGE, (message.tenant_id, message.id))]
 
     def test_a_swept_message_goes_out_once_even_if_its_first_task_turns_up_too(self, compose, queue, provider):
         message = compose()  # its task is in `queue`, delayed somewhere for longer than the sweeper waits

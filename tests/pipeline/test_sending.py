@@ -11,9 +11,10 @@ from app import jobs
 from app.extensions import db
 from app.models import Contact
 from app.models.base import utcnow
-from app.providers.base import PENDING, ProviderError
+from app.providers.base import DELIVERED, PENDING, DeliveryReport, ProviderError, StatusReport
 from app.services import delivery
 from app.services.delivery import send_pending_message
+from app.services.delivery_status import StatusBeforeSend, apply_delivery_report
 from app.services.retries import RetryLater
 from tests import factories
 from tests.pipeline.fakes import (
@@ -33,7 +34,6 @@ from tests.queue import Job
 # Each kind of failure, and the error code the message keeps from it.
 TRANSIENT = {
     "network down": (network_down, "network"),
-    "timeout": (timed_out, "network"),
     "provider 5xx": (server_error, "http_503"),
     "adapter bug": (lambda: AdapterBug("KeyError: 'sid'"), "internal"),
 }
@@ -411,3 +411,88 @@ class TestBackoff:
     def test_it_is_capped(self, app):
         with app.app_context():
             assert max(delivery.backoff_seconds(attempt) for attempt in range(1, 60)) <= 600
+
+
+class TestASendWhoseAnswerNeverCame:
+    """A timeout after the request left: the provider may have the message. Find out, never guess (issue 10)."""
+
+    def test_it_is_not_sent_again_but_kept_claimed_and_reconciled_a_little_later(self, compose, provider, queue):
+        provider.will(timed_out())
+        message = compose()
+
+        assert send(message) == "unconfirmed"
+
+        stored = reload(message)
+        assert (stored.delivery_status, stored.send_attempts) == (PENDING, 1)
+        assert stored.claimed_at is not None  # nobody else may send it meanwhile
+        assert queue.named(jobs.RECONCILE_SEND) == [Job(jobs.RECONCILE_SEND, (message.tenant_id, message.id), 30)]
+        assert delivery.sweep_unsent() == 0 and provider.sends == 1
+
+    def test_what_the_provider_took_is_adopted_and_never_sent_twice(self, compose, provider, queue):
+        provider.will(timed_out())
+        message = compose()
+        send(message)
+        took = accepted()
+        provider.taken.append(took)
+
+        assert delivery.reconcile_send(message.tenant_id, message.id) == "adopted"
+
+        stored = reload(message)
+        assert (stored.delivery_status, stored.provider_message_id) == ("sent", took.provider_message_id)
+        assert provider.sends == 1 and provider.asked[0].body == message.body
+        assert queue.named(jobs.SEND_MESSAGE) == [Job(jobs.SEND_MESSAGE, (message.tenant_id, message.id))]  # the API's
+
+    def test_only_when_the_provider_has_no_trace_is_it_sent_again(self, compose, provider, queue):
+        provider.will(timed_out())
+        message = compose()
+        send(message)
+        queue.clear()
+
+        assert delivery.reconcile_send(message.tenant_id, message.id) == "resent"
+        assert queue.names() == [jobs.SEND_MESSAGE]
+        assert send(message) == "sent"
+
+        stored = reload(message)
+        assert (stored.delivery_status, stored.send_attempts) == ("sent", 2)
+        assert provider.sends == 2
+
+    def test_a_report_that_arrived_first_settles_it(self, compose, provider, queue):
+        provider.will(timed_out())
+        message = compose()
+        send(message)
+        apply_delivery_report(
+            message.tenant_id, DeliveryReport("SMlate", StatusReport(DELIVERED), reference=str(message.id))
+        )
+
+        assert delivery.reconcile_send(message.tenant_id, message.id) == "settled"
+
+        stored = reload(message)
+        assert (stored.delivery_status, stored.provider_message_id, stored.error_code) == (DELIVERED, "SMlate", None)
+        assert provider.asked == [] and provider.sends == 1
+
+    def test_a_worker_that_died_mid_send_leaves_it_to_be_reconciled_not_failed(self, compose, provider, queue):
+        message = compose()
+        queue.clear()
+        backdate(
+            message,
+            inserted_at=timedelta(minutes=10),
+            enqueued_at=timedelta(minutes=10),
+            claimed_at=timedelta(seconds=61),
+        )
+
+        delivery.sweep_unsent()
+
+        assert queue == [Job(jobs.RECONCILE_SEND, (message.tenant_id, message.id))]
+        assert reload(message).delivery_status == PENDING
+
+    def test_a_report_naming_another_tenants_message_adopts_nothing(self, compose, provider, queue):
+        provider.will(timed_out())
+        message = compose()
+        send(message)
+        stranger = factories.make_tenant(name="Globex")
+
+        with pytest.raises(StatusBeforeSend):
+            apply_delivery_report(
+                stranger.id, DeliveryReport("SMx", StatusReport(DELIVERED), reference=str(message.id))
+            )
+        assert reload(message).provider_message_id is None

@@ -119,7 +119,7 @@ def test_twilio_answering_503_is_retried_and_the_mms_goes_out_once_with_every_pi
     form = fake_twilio.sends()[-1]["form"]
     assert form["MediaUrl"] == photos
     assert form["To"] == ["+15550109999"]
-    assert form["StatusCallback"] == ["https://api.example.test/webhooks/twilio"]
+    assert form["StatusCallback"] == [f"https://api.example.test/webhooks/twilio?ref={message.id}"]
 
 
 def test_with_redis_down_the_api_still_accepts_and_the_sweeper_sends_it_once_redis_is_back(
@@ -169,3 +169,35 @@ def test_redis_stopping_while_twilio_is_answering_still_sends_the_message_exactl
     message = stored(message_id)
     assert (message.delivery_status, message.send_attempts) == ("sent", 1)
     assert message.provider_message_id.startswith("SM")
+
+
+def test_the_worker_survives_redis_stopping_while_it_holds_unacknowledged_sends(
+    live_api, redis_server, fake_twilio, tmp_path
+):
+    """kombu 5.7's restore of unacknowledged tasks on a lost connection raised AttributeError and
+    killed the worker (issue 10): it must ride the outage out and send everything, once."""
+    worker = Worker(
+        redis_url=redis_server.url, log=tmp_path / "prefork.log", pool="prefork", TWILIO_API_BASE_URL=fake_twilio.url
+    )
+    worker.start()
+    try:
+        api = staff_api("twilio")
+        fake_twilio.hold()
+        ids = [send(api, f"+1555010{index:04d}", message=f"held {index}")["message"]["id"] for index in range(6)]
+        assert fake_twilio.arrived.wait(15), "the worker never called Twilio"
+
+        redis_server.stop()
+        fake_twilio.release()
+        time.sleep(5)  # the worker notices the lost connection and closes its channel
+        assert worker.process.poll() is None, worker.output()[-4000:]
+        redis_server.start()
+        broker_pause_over()
+        assert enqueue(jobs.SWEEP_UNSENT)
+
+        for message_id in ids:
+            status_becomes(message_id, "sent", timeout=60)
+        assert worker.process.poll() is None
+        assert sorted(len(fake_twilio.bodies(f"held {index}")) for index in range(6)) == [1] * 6
+    finally:
+        worker.stop()
+        print(worker.output()[-8000:])  # shown when the test fails

@@ -11,6 +11,7 @@ from app.providers.base import DELIVERED, FAILED, READ, SENT, OutboundMessage, P
 from app.providers.ghl import GhlProvider
 from app.providers.ghl_payloads import IN_FLIGHT_STATUSES, ghl_status_to_ours
 from tests.providers import spec
+from tests.providers.network import refused
 
 CONVERSATIONS = "ghl/conversations.json"
 CONTACTS = "ghl/contacts.json"
@@ -229,14 +230,22 @@ def test_ghl_errors_are_classified(fake_ghl, status, body, headers, transient, o
         assert error.message == ("; ".join(message) if isinstance(message, list) else message)
 
 
-@pytest.mark.parametrize("failure", [requests.ConnectionError("refused"), requests.Timeout("slow")])
-def test_network_failures_are_transient(fake_ghl, failure):
-    fake_ghl.post(f"{BASE}/conversations/messages", body=failure)
+def test_a_send_that_never_reached_ghl_is_transient(fake_ghl):
+    fake_ghl.post(f"{BASE}/conversations/messages", body=refused())
 
     with pytest.raises(ProviderError) as raised:
         provider().send(outbound(contact_id=CONTACT_ID))
 
-    assert raised.value.transient and raised.value.code == "network"
+    assert raised.value.transient and raised.value.code == "network" and not raised.value.outcome_unknown
+
+
+def test_a_send_left_without_an_answer_has_an_unknown_outcome(fake_ghl):
+    fake_ghl.post(f"{BASE}/conversations/messages", body=requests.ReadTimeout("slow"))
+
+    with pytest.raises(ProviderError) as raised:
+        provider().send(outbound(contact_id=CONTACT_ID))
+
+    assert raised.value.outcome_unknown and not raised.value.transient
 
 
 def test_a_failed_upsert_is_classified_and_nothing_is_sent(fake_ghl):

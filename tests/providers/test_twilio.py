@@ -1,6 +1,7 @@
 """The Twilio adapter, against a local fake of the REST API (the `responses` library; no network)."""
 
 import base64
+from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 import pytest
@@ -16,6 +17,7 @@ from app.providers.twilio import (
     twilio_status_to_ours,
 )
 from tests.providers import spec
+from tests.providers.network import refused
 
 SPEC = "twilio/twilio_api_v2010.json"
 BASE = "http://twilio.fake"
@@ -47,12 +49,13 @@ def provider(**overrides) -> TwilioProvider:
     return TwilioProvider(**(settings | overrides))
 
 
-def outbound(channel="sms", media=()) -> OutboundMessage:
+def outbound(channel="sms", media=(), reference=None) -> OutboundMessage:
     return OutboundMessage(
         channel=channel,
         recipient=Recipient(phone="+14155552345"),
         body="Your table is ready",
         media_urls=tuple(media),
+        reference=reference,
     )
 
 
@@ -260,17 +263,60 @@ def test_an_rfc9457_problem_answer_is_classified_too(fake_twilio):
     assert raised.value.bad_credentials and raised.value.code == "20003"
 
 
-@pytest.mark.parametrize(
-    "failure", [requests.ConnectionError("refused"), requests.Timeout("slow"), requests.ConnectTimeout("slow")]
-)
-def test_network_failures_are_transient(fake_twilio, failure):
+@pytest.mark.parametrize("failure", [refused(), requests.ConnectTimeout("slow")])
+def test_a_send_that_never_reached_twilio_is_transient(fake_twilio, failure):
     fake_twilio.post(MESSAGES_URL, body=failure)
 
     with pytest.raises(ProviderError) as raised:
         provider().send(outbound())
 
     assert raised.value.transient and raised.value.code == "network"
-    assert not raised.value.opted_out and not raised.value.bad_credentials
+    assert not raised.value.outcome_unknown and not raised.value.opted_out and not raised.value.bad_credentials
+
+
+@pytest.mark.parametrize("failure", [requests.ReadTimeout("slow"), requests.ConnectionError("Connection aborted.")])
+def test_a_send_left_without_an_answer_has_an_unknown_outcome_never_a_blind_retry(fake_twilio, failure):
+    fake_twilio.post(MESSAGES_URL, body=failure)
+
+    with pytest.raises(ProviderError) as raised:
+        provider().send(outbound())
+
+    assert raised.value.outcome_unknown and not raised.value.transient
+
+
+def test_the_status_callback_names_our_message(fake_twilio):
+    fake_twilio.post(MESSAGES_URL, json=message_resource("queued"), status=201)
+
+    provider().send(outbound(reference="42"))
+
+    assert sent_form(fake_twilio.calls[0])["StatusCallback"] == [
+        "https://api.example.com/webhooks/twilio/status?ref=42"
+    ]
+
+
+def test_find_sent_lists_the_recipients_messages_and_adopts_the_one_with_our_body(fake_twilio):
+    fake_twilio.get(
+        MESSAGES_URL,
+        json={
+            "messages": [
+                message_resource(status="delivered") | {"sid": "SMother", "body": "Something else"},
+                message_resource(status="sent") | {"sid": "SMours", "body": "Your table is ready"},
+            ],
+            "next_page_uri": None,
+        },
+    )
+
+    receipt = provider().find_sent(outbound(), datetime(2020, 1, 1, tzinfo=UTC))
+
+    assert (receipt.provider_message_id, receipt.status) == ("SMours", SENT)
+    query = fake_twilio.calls[0].request.url
+    assert "To=%2B14155552345" in query and "From=%2B15005550006" in query
+
+
+def test_find_sent_answers_none_when_twilio_has_no_trace(fake_twilio):
+    fake_twilio.get(MESSAGES_URL, json={"messages": [], "next_page_uri": None})
+
+    assert provider().find_sent(outbound(), datetime(2020, 1, 1, tzinfo=UTC)) is None
 
 
 def test_classification_without_an_answer_is_a_network_error():
@@ -386,7 +432,7 @@ def test_verify_credentials_treats_an_unknown_account_as_bad_settings(fake_twili
 
 
 def test_verify_credentials_when_twilio_is_down_is_transient_not_bad_credentials(fake_twilio):
-    fake_twilio.get(ACCOUNT_URL, body=requests.ConnectionError("down"))
+    fake_twilio.get(ACCOUNT_URL, body=requests.ReadTimeout("down"))
 
     with pytest.raises(ProviderError) as raised:
         provider().verify_credentials()

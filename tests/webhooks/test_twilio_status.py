@@ -5,6 +5,7 @@ import itertools
 import pytest
 
 from app.models import Contact, Message, WebhookEvent
+from app.models.base import utcnow
 from app.services import webhook_events
 from tests import factories
 from tests.webhooks import payloads
@@ -163,3 +164,20 @@ def test_a_report_that_overtakes_our_own_record_of_the_send_is_applied_on_retry(
     assert webhook_events.process_event(event.id, force=True) == "processed"
 
     assert status_of(message) == "delivered"
+
+
+def test_a_callback_for_a_send_whose_answer_never_came_adopts_it_by_our_reference(twilio, twilio_tenant):
+    """The worker timed out waiting for Twilio (issue 10): the message is claimed, pending, without a SID.
+    Twilio's status callback names it in the URL we gave it, so the message takes the SID once."""
+    contact = factories.make_contact(tenant=twilio_tenant, phone=payloads.CUSTOMER)
+    conversation = factories.make_conversation(tenant=twilio_tenant, contact=contact)
+    message = factories.make_message(
+        conversation=conversation, direction="outbound", delivery_status="pending", claimed_at=utcnow()
+    )
+    sid = payloads.sid("SM")
+
+    twilio.deliver(payloads.twilio_status(sid, "delivered"), query=f"?ref={message.id}")
+
+    stored = one(Message, Message.id == message.id)
+    assert (stored.delivery_status, stored.provider_message_id) == ("delivered", sid)
+    assert one(WebhookEvent).state == "processed"
