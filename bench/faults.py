@@ -393,7 +393,10 @@ class Postgres:
             conn.execute("CREATE DATABASE conversations")
 
     def restart_fast(self) -> None:
-        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "restart")
+        # -l: without a log file the new postmaster would hold our stdout pipe open (and run() would wait).
+        self._as_postgres(
+            str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-m", "fast", "-w", "restart"
+        )
 
     def stop(self) -> None:
         if self.started:
@@ -688,7 +691,7 @@ class Stack:
             for process in self.processes.values():
                 if not process.expected_down and not process.alive():
                     code = process.process.returncode if process.process else None
-                    tail = "\n".join(process.output().strip().splitlines()[-6:])
+                    tail = "\n".join(process.output().strip().splitlines()[-40:])
                     self.self_exits.append({"process": process.name, "at": time.time(), "code": code, "tail": tail})
                     log(f"FINDING: {process.name} exited on its own (code {code}); restarting it in 5 s")
                     process.expected_down = True
@@ -1200,6 +1203,8 @@ def table(results: list[dict]) -> str:
 def describe(r: dict) -> list[str]:
     """The per-scenario notes derived from the figures."""
     notes = []
+    if r.get("error"):
+        return [f"**{r['error']}**"]
     if r["kind"] == "send":
         if r["requested"] != r["sent"]:
             notes.append(
@@ -1290,11 +1295,43 @@ def main() -> int:
             offsets = {n: (p.log.stat().st_size if p.log.exists() else 0) for n, p in stack.processes.items()}
             exits_before = len(stack.self_exits)
             scenario = Scenario(stack, load, name, title)
-            result = function(scenario, size, **kwargs)
+            try:
+                result = function(scenario, size, **kwargs)
+            except Exception as exc:  # the instrument failed, not the service: say so and go on
+                log(f"  scenario {name} could not be measured: {exc!r}")
+                result = {
+                    "scenario": name,
+                    "title": title,
+                    "kind": "send",
+                    "requested": 0,
+                    "sent": 0,
+                    "lost": 0,
+                    "once": 0,
+                    "twice": 0,
+                    "not_final_at_deadline": 0,
+                    "latest_after_fault_s": None,
+                    "failed_but_received": 0,
+                    "api_5xx": 0,
+                    "max_api_latency_s": 0,
+                    "notes": [],
+                    "error": f"not measured: {exc!r}"[:300],
+                    "statuses": {},
+                    "api_other_errors": [],
+                    "api_error_stored": 0,
+                    "api_error_sent": 0,
+                    "failed_never_received": 0,
+                    "max_api_to_provider_s": 0,
+                    "failed_codes": {},
+                }
             exits = stack.self_exits[exits_before:]
             result["self_exits"] = len(exits)
             result["self_exit_details"] = [
-                {"process": e["process"], "code": e["code"], "last_line": (e["tail"].splitlines() or [""])[-1][:160]}
+                {
+                    "process": e["process"],
+                    "code": e["code"],
+                    "last_line": (e["tail"].splitlines() or [""])[-1][:160],
+                    "log_tail": e["tail"],
+                }
                 for e in exits
             ]
             result["log_findings"] = log_findings(stack, offsets)
