@@ -4,6 +4,7 @@ The app is created here, in the worker process, so every task runs in its own ap
 """
 
 import logging
+import sys
 
 import redis
 from celery.signals import worker_process_init
@@ -11,10 +12,14 @@ from kombu.transport.redis import QoS
 
 from app import create_app
 from app.extensions import db
+from app.startup import UnsafeConfiguration
 
 log = logging.getLogger(__name__)
 
-flask_app = create_app()
+try:
+    flask_app = create_app()
+except UnsafeConfiguration as exc:
+    sys.exit(str(exc))
 celery = flask_app.extensions["celery"]
 
 import tasks  # noqa: E402,F401  (registers the tasks with this Celery app)

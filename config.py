@@ -1,6 +1,7 @@
 """Configuration from the environment (12-factor), with safe development defaults."""
 
 import os
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -43,18 +44,26 @@ GHL_RSA_PUBLIC_KEY = (
 BROKER_SOCKET_TIMEOUT_SECONDS = 2
 
 
+def app_env() -> str:
+    """production, development (or test): explicit APP_ENV, else production wherever DATABASE_URL is set."""
+    return os.environ.get("APP_ENV") or ("production" if os.environ.get("DATABASE_URL") else "development")
+
+
 class Config:
+    APP_ENV = app_env()  # production refuses to start without real keys (app/startup.py)
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # hide_parameters: a failed statement's bound values (visitor tokens, search text, phone numbers)
+    # never reach an exception message or a log line.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
     REDIS_URL = os.environ.get("REDIS_URL")  # unset: tasks run in-process, limits in memory
     # Comma-separated Fernet keys, newest first (MultiFernet encrypts with the first).
     ENCRYPTION_KEYS = os.environ.get("ENCRYPTION_KEYS", "")
-    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:5000")
-    # Proxies in front of the app whose X-Forwarded-* headers we trust (Heroku's router: 1). With 0,
-    # nothing is trusted: use it when clients reach gunicorn directly, or they could fake their IP.
-    PROXY_HOPS = _int("PROXY_HOPS", 1)
+    # Proxies in front of the app whose X-Forwarded-* headers we trust (Heroku's router: set 1). The
+    # default trusts none: a client reaching gunicorn directly could otherwise fake its address
+    # (and so its login throttle) with one header.
+    PROXY_HOPS = _int("PROXY_HOPS", 0)
     # Refuse to start encrypting with a key derived from SECRET_KEY once this is set (production).
     REQUIRE_ENCRYPTION_KEYS = os.environ.get("REQUIRE_ENCRYPTION_KEYS", "").lower() in ("1", "true", "yes")
 
@@ -125,8 +134,6 @@ class Config:
     PUSH_BACKOFF_BASE_SECONDS = float(os.environ.get("PUSH_BACKOFF_BASE_SECONDS", "2"))
     PUSH_BACKOFF_MAX_SECONDS = float(os.environ.get("PUSH_BACKOFF_MAX_SECONDS", "300"))
 
-    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
-
     # Web chat (the widget's public API, /widget/v1). Limits per client address apply to every
     # widget call; a visitor token has its own, tighter ones for writing.
     WIDGET_ADDRESS_RATE_LIMIT = os.environ.get("WIDGET_ADDRESS_RATE_LIMIT", "300 per minute")
@@ -150,6 +157,18 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = _int("ADMIN_SESSION_SECONDS", 8 * 3600)
+
+    TOKEN_IDLE_DAYS = _int("TOKEN_IDLE_DAYS", 30)  # an API token unused this long stops working
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")  # per client address
+    LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "10 per minute;30 per hour")  # failures
+
+    # Request body ceilings (413 beyond them, answered before the body is read; app/request_limits.py).
+    # The largest genuine API body (1,600 characters, 10 media URLs, 16 KB of metadata) is well under 64 KB.
+    API_MAX_BYTES = _int("API_MAX_BYTES", 64 * 1024)
+    LOGIN_MAX_BYTES = _int("LOGIN_MAX_BYTES", 4 * 1024)
+    TWILIO_WEBHOOK_MAX_BYTES = _int("TWILIO_WEBHOOK_MAX_BYTES", 64 * 1024)
+    GHL_WEBHOOK_MAX_BYTES = _int("GHL_WEBHOOK_MAX_BYTES", 256 * 1024)
+    MAX_CONTENT_LENGTH = 1024 * 1024  # the backstop for any route the limits above do not name
     RATELIMIT_HEADERS_ENABLED = True  # a throttled client gets Retry-After
 
     # flask-smorest / OpenAPI
@@ -162,6 +181,11 @@ class Config:
     OPENAPI_SWAGGER_UI_PATH = "docs"
     OPENAPI_SWAGGER_UI_URL = "/static/swagger-ui/"
     JSON_SORT_KEYS = False
+
+    @property
+    def PUBLIC_BASE_URL(self) -> str:  # noqa: N802 (Flask config key)
+        """The URL providers call (Twilio signs it). Locally: this process's own PORT."""
+        return os.environ.get("PUBLIC_BASE_URL") or f"http://localhost:{os.environ.get('PORT') or 5000}"
 
     @property
     def RATELIMIT_STORAGE_URI(self) -> str:  # noqa: N802 (Flask config key)
@@ -201,11 +225,15 @@ class Config:
             # delivered again, and the send's claim makes that second run harmless.
             "worker_cancel_long_running_tasks_on_connection_loss": False,
             "worker_hijack_root_logger": False,  # keep our formatter, which prints the ids in `extra`
+            # celery beat's state file: never the working directory (the repository, or a dyno's slug).
+            "beat_schedule_filename": os.environ.get("CELERY_BEAT_SCHEDULE_FILE")
+            or str(Path(tempfile.gettempdir()) / "conversations-celerybeat-schedule"),
         }
 
 
 class TestConfig(Config):
     TESTING = True
+    APP_ENV = "test"
     SQLALCHEMY_DATABASE_URI = database_url(
         os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/conversations_test")
     )

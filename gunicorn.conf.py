@@ -22,6 +22,11 @@ timeout = 30
 # requests get this long to finish.
 graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5
+# Limits gunicorn enforces before the app sees a request (its own defaults, stated so the README's
+# list of them stays true): gunicorn answers these 414/431/400 itself, as HTML.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 accesslog = "-"
 # gunicorn 27's runtime control socket lives at one path per user ($HOME/.gunicorn/gunicorn.ctl):
 # two web processes on one machine (tests, a benchmark, another app) would fight over it, and the

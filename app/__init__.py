@@ -6,12 +6,14 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.log_format import configure_logging
+from app.startup import check_configuration
 from config import Config
 
 
 def create_app(config: object | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)  # an API: nothing to serve from app/static
     app.config.from_object(config or Config())
+    check_configuration(app.config)  # production without real keys stops here, saying how to make them
     if hops := app.config["PROXY_HOPS"]:
         # Behind Heroku's router or another proxy: the client's address, scheme and host (Twilio signs those).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
@@ -26,11 +28,13 @@ def create_app(config: object | None = None) -> Flask:
     from app.errors import register_error_handlers
     from app.extensions import db, limiter, migrate
     from app.health import health
+    from app.request_limits import register_request_limits
     from app.webhooks import register_webhooks
     from app.widget import register_widget
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    register_request_limits(app)  # before the limiter and the blueprints: nothing reads a body it refuses
     limiter.init_app(app)
     register_api(app)
     app.register_blueprint(health)

@@ -5,10 +5,35 @@ import logging
 import click
 from flask import Flask
 
+from app.crypto import SecretUnreadable
+from app.errors import DomainError
 from app.extensions import db
+from app.providers.base import ProviderError
 from app.services import accounts
+from app.services.ghl_sync import NotAGhlTenant
 
 log = logging.getLogger(__name__)
+# What an operator can get wrong (or a provider can refuse): one line saying so, not a traceback.
+OPERATOR_ERRORS = (DomainError, NotAGhlTenant, SecretUnreadable, ProviderError)
+
+
+class OperatorGroup(click.Group):
+    """A command group whose expected failures end as `Error: <message>` and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except OPERATOR_ERRORS as exc:
+            db.session.rollback()
+            raise click.ClickException(_describe(exc)) from exc
+
+
+def _describe(exc: Exception) -> str:
+    message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+    fields = getattr(exc, "fields", None)
+    if fields:
+        message += " " + "; ".join(f"{name}: {' '.join(map(str, errors))}" for name, errors in fields.items())
+    return message
 
 
 def register_cli(app: Flask) -> None:
@@ -26,7 +51,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(push)
 
 
-@click.group(help="Manage tenants (accounts).")
+@click.group(cls=OperatorGroup, help="Manage tenants (accounts).")
 def tenants():
     pass
 
@@ -38,7 +63,7 @@ def create_tenant(name):
     click.echo(f"Created tenant {tenant.id} ({tenant.name})")
 
 
-@click.group(help="Manage users.")
+@click.group(cls=OperatorGroup, help="Manage users.")
 def users():
     pass
 
@@ -55,7 +80,7 @@ def create_user(tenant_id, email, name, role, password):
     click.echo(f"Created user {user.id} <{user.email}> ({user.role}) in tenant {tenant.id}")
 
 
-@click.group(help="Manage API tokens.")
+@click.group(cls=OperatorGroup, help="Manage API tokens.")
 def tokens():
     pass
 
@@ -70,7 +95,7 @@ def create_token(tenant_id, user_id, name):
     click.echo(accounts.issue_token(user, name))
 
 
-@click.group(help="Manage encrypted secrets.")
+@click.group(cls=OperatorGroup, help="Manage encrypted secrets.")
 def secrets():
     pass
 
@@ -83,7 +108,7 @@ def rotate_secrets():
     click.echo(f"Re-encrypted {rotate()} secrets under the newest key.")
 
 
-@click.group(help="Inspect and replay provider webhooks.")
+@click.group(cls=OperatorGroup, help="Inspect and replay provider webhooks.")
 def webhooks():
     pass
 
@@ -114,7 +139,7 @@ def sample_twilio(tenant_id, sender, body, base_url):
     click.echo(signed_twilio_sms(accounts.get_tenant(tenant_id), sender=sender, body=body, base_url=base_url))
 
 
-@click.group(help="GoHighLevel two-way sync.")
+@click.group(cls=OperatorGroup, help="GoHighLevel two-way sync.")
 def ghl():
     pass
 
@@ -125,19 +150,11 @@ def ghl():
 @click.option("--restart", is_flag=True, help="Start from the newest conversation instead of resuming.")
 def sync_ghl(tenant_id, max_conversations, restart):
     """Backfill the tenant's recent GHL conversations and messages. Safe to run again."""
-    import time
+    from app.cli_progress import sync_progress
+    from app.services.ghl_sync import sync_tenant_waiting
 
-    from app.services.ghl_sync import sync_tenant
-    from app.services.retries import RetryLater
-
-    while True:
-        try:
-            state = sync_tenant(tenant_id, max_conversations=max_conversations, restart=restart)
-            break
-        except RetryLater as later:  # GHL's budget is spent for now; this process (not a worker) may wait
-            click.echo(f"Waiting {later.countdown:.1f} s for GHL's rate limit...")
-            time.sleep(later.countdown)
-            restart = False  # resume from the saved cursor
+    with sync_progress(max_conversations):
+        state = sync_tenant_waiting(tenant_id, max_conversations=max_conversations, restart=restart)
     click.echo(f"Imported {state['conversations']} conversations, {state['messages']} messages seen.")
 
 

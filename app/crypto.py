@@ -21,7 +21,10 @@ class SecretUnreadable(Exception):
 def _fernet() -> MultiFernet:
     raw_keys = [key.strip() for key in current_app.config["ENCRYPTION_KEYS"].split(",") if key.strip()]
     if not raw_keys:
-        if not current_app.debug and not current_app.testing and current_app.config.get("REQUIRE_ENCRYPTION_KEYS"):
+        production = current_app.config.get("APP_ENV") == "production"
+        if production or (
+            not current_app.debug and not current_app.testing and current_app.config.get("REQUIRE_ENCRYPTION_KEYS")
+        ):
             raise RuntimeError("ENCRYPTION_KEYS must be set")
         # Development only: a key derived from SECRET_KEY, so a fresh checkout works without setup.
         derived = base64.urlsafe_b64encode(hashlib.sha256(current_app.config["SECRET_KEY"].encode()).digest())

@@ -70,9 +70,8 @@ _HTTP_CODES = {
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None, headers=None):
-    body = {"code": code, "message": message}
-    if fields:
-        body["fields"] = fields
+    # `fields` is always there (empty when no one field is at fault), so clients can read it blindly.
+    body = {"code": code, "message": message, "fields": fields or {}}
     response = jsonify({"error": body})
     response.status_code = status
     for name, value in (headers or {}).items():

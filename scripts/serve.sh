@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh requirements.txt
+# A local run is development even against PostgreSQL (DATABASE_URL alone would mean production,
+# which refuses to start without SECRET_KEY and ENCRYPTION_KEYS).
+export APP_ENV="${APP_ENV:-development}"
 mkdir -p instance
 # Development: the widget demo page is served, and the /admin cookie works over plain http.
 export WIDGET_DEMO="${WIDGET_DEMO:-true}" SESSION_COOKIE_SECURE="${SESSION_COOKIE_SECURE:-false}"

@@ -1,13 +1,30 @@
 """The /api/v1 REST API: flask-smorest blueprints, bearer auth, OpenAPI from the same schemas."""
 
+import json
+
 import flask_smorest
 import marshmallow as ma
 from flask import Flask
 from flask_smorest import Api
-from webargs.flaskparser import FlaskParser
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter
 
 from app.schemas.common import MAX_ID
+from app.text import parse_json
+
+
+class JsonParser(FlaskParser):
+    """webargs' parser, stricter: NaN/Infinity (not JSON) and a body nested too deep to parse are
+    malformed JSON (400), not a 500 from PostgreSQL or the stack."""
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return core.missing
+        try:
+            return parse_json(req.get_data(cache=True))
+        except RecursionError as exc:
+            raise json.JSONDecodeError("Nested too deeply.", doc="-", pos=0) from exc
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -17,13 +34,15 @@ class Blueprint(flask_smorest.Blueprint):
     everything; `unknown=None` makes it defer to each schema's Meta (StrictSchema, QuerySchema).
     """
 
-    ARGUMENTS_PARSER = FlaskParser(unknown=None)
+    ARGUMENTS_PARSER = JsonParser(unknown=None)
 
 
 class ErrorDetailSchema(ma.Schema):
-    code = ma.fields.String(required=True)
-    message = ma.fields.String(required=True)
-    fields = ma.fields.Dict()
+    code = ma.fields.String(required=True, metadata={"description": "Stable, machine-readable: `not_found`..."})
+    message = ma.fields.String(required=True, metadata={"description": "For people; may change."})
+    fields = ma.fields.Dict(
+        required=True, metadata={"description": "Messages per input field at fault; empty when none is."}
+    )
 
 
 class ErrorSchema(ma.Schema):
@@ -45,6 +64,7 @@ def register_api(app: Flask) -> None:
     # One Api (and OpenAPI spec) per app, so create_app() can build a second app in the same
     # process (tests, the migration check). Bearer auth is attached to each blueprint at import.
     from app.api import account, contacts, conversations, devices, docs, events, login, settings, users
+    from app.api.error_docs import document_errors
 
     api = ConversationsApi(
         spec_kwargs={
@@ -61,4 +81,5 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(login.blp, url_prefix="/api/v1/auth")
     for module in (account, contacts, conversations, devices, events, settings, users):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
+    document_errors(api)
     app.register_blueprint(docs.blp)  # plain Flask: not part of the documented API

@@ -13,13 +13,15 @@ class WebhookEvent(TenantOwned, db.Model):
     """A provider's webhook delivery, stored (verified, deduplicated) before it is processed.
 
     `event_key` is the provider's own identity for the event (Twilio: MessageSid plus status;
-    GHL: webhookId), so a redelivery finds its twin and changes nothing. A failed event keeps its
+    GHL: webhookId), so a redelivery finds its twin and changes nothing. It is unique per tenant:
+    another tenant who learns one of your MessageSids cannot get your genuine event dropped as
+    a duplicate by sending theirs first. A failed event keeps its
     payload and error for a retry or `flask --app wsgi webhooks replay`.
     """
 
     __tablename__ = "webhook_events"
     __table_args__ = (
-        sa.UniqueConstraint("provider", "event_key", name="uq_webhook_events_provider_key"),
+        sa.UniqueConstraint("tenant_id", "provider", "event_key", name="uq_webhook_events_tenant_provider_key"),
         sa.Index("ix_webhook_events_state_received", "state", "received_at"),
     )
 

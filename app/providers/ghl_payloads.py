@@ -23,6 +23,7 @@ from app.providers.base import (
     ProviderMessage,
     StatusReport,
 )
+from app.text import clean_payload
 
 INBOUND, OUTBOUND, STATUS, DND = "InboundMessage", "OutboundMessage", "MessageStatus", "ContactDndUpdate"
 # Legacy name -> (our event, message type or status it implies).
@@ -147,6 +148,7 @@ def message_from(payload: dict, *, message_type: str | None, direction: str, his
 
 def history_message(message: dict, conversation: HistoryConversation) -> ProviderMessage | None:
     """One message from GHL's get-messages, as history; None for a channel we do not carry."""
+    message = clean_payload(message)  # GHL's text may hold a NUL: stored, not refused, as the webhooks do
     payload = {
         "contactId": conversation.contact.provider_contact_id,
         **message,

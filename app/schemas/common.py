@@ -1,11 +1,19 @@
-"""Fields and envelopes shared by every schema."""
+"""Fields and envelopes shared by every schema.
 
+Hostile input is decided here, once, for every API input schema: text PostgreSQL cannot store
+(NUL, lone surrogates) is refused with a 422 naming the field; strings are bounded by their
+columns (`fits`); ids are integers, never 1.5 or "1"; free-form JSON is bounded in size and depth.
+"""
+
+import json
 from datetime import UTC, datetime
 from functools import cache
 
 import marshmallow as ma
+import sqlalchemy as sa
 
 from app.phones import InvalidPhoneNumber, normalize_phone
+from app.text import storable
 
 
 class UtcDateTime(ma.fields.DateTime):
@@ -17,6 +25,104 @@ class UtcDateTime(ma.fields.DateTime):
         if value.tzinfo is None:  # SQLite drops the zone; we only ever store UTC
             value = value.replace(tzinfo=UTC)
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+UNSTORABLE_TEXT = "Must not contain a NUL character or an unpaired surrogate."
+
+
+def _unstorable_fields(data) -> dict:
+    """{field: [message]} for each top-level field whose value (or key), at any depth, is unstorable."""
+    errors = {}
+    for key in list(data.keys()):
+        if not _storable_value(key) or not _storable_value(data[key]):
+            errors[key if storable(str(key)) else repr(key)] = [UNSTORABLE_TEXT]
+    return errors
+
+
+def _storable_value(value) -> bool:
+    # Iterative, not recursive: a body nested thousands of levels deep must not exhaust the stack.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not storable(item):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return True
+
+
+class EdgeSchema(ma.Schema):
+    """Base of every input schema: refuses text that cannot be stored, naming the field (422)."""
+
+    @ma.pre_load
+    def refuse_unstorable_text(self, data, **kwargs):
+        if hasattr(data, "keys") and (errors := _unstorable_fields(data)):
+            raise ma.ValidationError(errors)
+        return data
+
+
+def column_length(attribute) -> int:
+    """The declared length of a model's String column (`Contact.email` -> 320)."""
+    length = sa.inspect(attribute).property.columns[0].type.length
+    if length is None:
+        raise ValueError(f"{attribute} is not a bounded String column")
+    return length
+
+
+def fits(attribute) -> ma.validate.Length:
+    """The column's own length as the field's limit, so a schema cannot accept what the column refuses."""
+    return ma.validate.Length(max=column_length(attribute))
+
+
+MAX_METADATA_BYTES = 16 * 1024
+MAX_METADATA_DEPTH = 10
+
+
+class JsonObject(ma.fields.Dict):
+    """Free-form JSON (a conversation's `metadata`), bounded: it is served in every list."""
+
+    def __init__(self, *, max_bytes: int = MAX_METADATA_BYTES, max_depth: int = MAX_METADATA_DEPTH, **kwargs):
+        kwargs.setdefault(
+            "metadata",
+            {"description": f"A JSON object, at most {max_bytes} bytes as JSON and {max_depth} levels deep."},
+        )
+        super().__init__(keys=ma.fields.String(), **kwargs)
+        self.max_bytes, self.max_depth = max_bytes, max_depth
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, dict) and _depth(value, self.max_depth + 1) > self.max_depth:
+            raise ma.ValidationError(f"At most {self.max_depth} levels deep.")
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if len(json.dumps(result, separators=(",", ":")).encode()) > self.max_bytes:
+            raise ma.ValidationError(f"At most {self.max_bytes} bytes as JSON.")
+        return result
+
+
+def _depth(value, stop_at: int) -> int:
+    """How deep `value` nests (a flat object is 1), counting no further than `stop_at`."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if deepest >= stop_at:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+class FullMatch(ma.validate.Regexp):
+    """A pattern the whole value must match: `$` alone would let a trailing newline through."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value
 
 
 class Phone(ma.fields.String):
@@ -34,21 +140,32 @@ MAX_ID = 2**63 - 1  # PostgreSQL bigint: a larger number cannot name a row, and 
 
 
 class Id(ma.fields.Integer):
-    """A row id given by the client: a positive bigint."""
+    """A row id in a JSON body: a positive bigint, and a JSON integer (not 1.5, not "1")."""
 
     def __init__(self, **kwargs):
-        super().__init__(strict=False, **kwargs)
+        super().__init__(strict=True, **kwargs)
         self.validators.insert(0, ma.validate.Range(min=1, max=MAX_ID))
 
 
-class StrictSchema(ma.Schema):
+class QueryId(Id):
+    """A row id in a query string, where everything is text: digits only (not 1.5, not " 1", not 1_0)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            if not (value.isascii() and value.isdigit()):
+                raise self.make_error("invalid")
+            value = int(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictSchema(EdgeSchema):
     """Input schemas reject unknown fields: a typo must not be silently ignored."""
 
     class Meta:
         unknown = ma.RAISE
 
 
-class QuerySchema(ma.Schema):
+class QuerySchema(EdgeSchema):
     class Meta:
         unknown = ma.RAISE
 

@@ -1,8 +1,9 @@
 import marshmallow as ma
 
-from app.schemas.common import PageQuery, Phone, StrictSchema, UtcDateTime
+from app.models import Contact
+from app.schemas.common import PageQuery, Phone, StrictSchema, UtcDateTime, fits
 
-name_length = ma.validate.Length(max=100)
+SEARCH_MAX_LENGTH = 100
 
 
 class ContactSummarySchema(ma.Schema):
@@ -22,10 +23,10 @@ class ContactSchema(ContactSummarySchema):
 
 
 class ContactUpdateSchema(StrictSchema):
-    first_name = ma.fields.String(allow_none=True, validate=name_length)
-    last_name = ma.fields.String(allow_none=True, validate=name_length)
+    first_name = ma.fields.String(allow_none=True, validate=fits(Contact.first_name))
+    last_name = ma.fields.String(allow_none=True, validate=fits(Contact.last_name))
     phone = Phone(allow_none=True)
-    email = ma.fields.Email(allow_none=True)
+    email = ma.fields.Email(allow_none=True, validate=fits(Contact.email))
     sms_opted_out = ma.fields.Boolean()
 
 
@@ -37,4 +38,4 @@ class ContactCreateSchema(ContactUpdateSchema):
 
 
 class ContactListQuery(PageQuery):
-    search = ma.fields.String(validate=ma.validate.Length(min=1, max=100))
+    search = ma.fields.String(validate=ma.validate.Length(min=1, max=SEARCH_MAX_LENGTH))

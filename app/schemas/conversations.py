@@ -1,9 +1,9 @@
 import marshmallow as ma
 
-from app.models.conversation import CHANNELS, STATUSES
+from app.models.conversation import CHANNELS, STATUSES, Conversation
 from app.models.message import DELIVERY_STATUSES
-from app.schemas.common import Id, PageQuery, Phone, StrictSchema, UtcDateTime
-from app.schemas.contacts import ContactSummarySchema
+from app.schemas.common import EdgeSchema, Id, JsonObject, PageQuery, Phone, QueryId, StrictSchema, UtcDateTime, fits
+from app.schemas.contacts import SEARCH_MAX_LENGTH, ContactSummarySchema
 
 MESSAGE_MAX_LENGTH = 1600  # Twilio's Body limit; GHL's SMS limit is the same order
 channel_field = ma.validate.OneOf(CHANNELS)
@@ -73,20 +73,20 @@ class ConversationDetailSchema(ConversationSchema):
 class ConversationListQuery(PageQuery):
     channel = ma.fields.String(validate=channel_field)
     status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
-    contact_id = Id()
-    assigned_to = Id()
-    search = ma.fields.String(validate=ma.validate.Length(min=1, max=100))
+    contact_id = QueryId()
+    assigned_to = QueryId()
+    search = ma.fields.String(validate=ma.validate.Length(min=1, max=SEARCH_MAX_LENGTH))
 
 
 class ConversationCreateSchema(StrictSchema):
     channel = ma.fields.String(required=True, validate=channel_field)
     contact_id = Id()
     phone = Phone(metadata={"description": "Finds or creates the contact with this number."})
-    visitor_name = ma.fields.String(validate=ma.validate.Length(max=200))
-    visitor_email = ma.fields.Email()
+    visitor_name = ma.fields.String(validate=fits(Conversation.visitor_name))
+    visitor_email = ma.fields.Email(validate=fits(Conversation.visitor_email))
     visitor_phone = Phone()
     assigned_to = Id(allow_none=True)
-    metadata = ma.fields.Dict()
+    metadata = JsonObject()
 
     @ma.validates_schema
     def one_contact_reference(self, data, **kwargs):
@@ -97,10 +97,10 @@ class ConversationCreateSchema(StrictSchema):
 class ConversationUpdateSchema(StrictSchema):
     status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
     assigned_to = Id(allow_none=True)
-    visitor_name = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=200))
-    visitor_email = ma.fields.Email(allow_none=True)
+    visitor_name = ma.fields.String(allow_none=True, validate=fits(Conversation.visitor_name))
+    visitor_email = ma.fields.Email(allow_none=True, validate=fits(Conversation.visitor_email))
     visitor_phone = Phone(allow_none=True)
-    metadata = ma.fields.Dict()
+    metadata = JsonObject()
 
 
 class AssignSchema(StrictSchema):
@@ -111,12 +111,17 @@ class AssignSchema(StrictSchema):
 
 
 MAX_MEDIA = 10  # Twilio's MediaUrl limit per message
+MEDIA_URL_MAX_LENGTH = 2048  # what browsers and CDNs reliably carry
 
 
 class MessageCreateSchema(StrictSchema):
     message = ma.fields.String(load_default="", validate=ma.validate.Length(max=MESSAGE_MAX_LENGTH))
     media_urls = ma.fields.List(
-        ma.fields.Url(schemes={"https"}),
+        ma.fields.Url(
+            schemes={"https"},
+            validate=ma.validate.Length(max=MEDIA_URL_MAX_LENGTH),
+            error_messages={"invalid": "Not a valid https URL: media is fetched by the provider over https only."},
+        ),
         load_default=list,
         validate=ma.validate.Length(max=MAX_MEDIA),
         metadata={"description": f"Up to {MAX_MEDIA} public https URLs (images, PDFs...): sent as MMS."},
@@ -140,7 +145,7 @@ class SendSchema(MessageCreateSchema):
 
 
 class MessagesQuery(PageQuery):
-    before = Id(
+    before = QueryId(
         metadata={"description": "A message id: return only messages older than it (cursor for long histories)."}
     )
 
@@ -176,7 +181,7 @@ class MessagesMetaSchema(ma.Schema):
     )
 
 
-class IdempotencyHeaders(ma.Schema):
+class IdempotencyHeaders(EdgeSchema):
     """The send endpoints' retry-safety header."""
 
     class Meta:

@@ -2,8 +2,8 @@ import re
 
 import marshmallow as ma
 
-from app.models.device import APNS_ENVIRONMENTS, PLATFORMS
-from app.schemas.common import StrictSchema, UtcDateTime
+from app.models.device import APNS_ENVIRONMENTS, PLATFORMS, Device
+from app.schemas.common import StrictSchema, UtcDateTime, fits
 
 # APNs tokens are hex (32 bytes today; Apple warns the length may grow). FCM registration tokens are
 # URL-safe text with a colon, about 160 characters.
@@ -13,14 +13,18 @@ BUNDLE_ID = re.compile(r"^[A-Za-z0-9\-.]{1,255}$")
 
 
 class DeviceCreateSchema(StrictSchema):
-    token = ma.fields.String(required=True, metadata={"description": "The APNs device token (hex) or FCM token."})
+    token = ma.fields.String(
+        required=True,
+        validate=fits(Device.token),
+        metadata={"description": "The APNs device token (hex) or FCM token."},
+    )
     platform = ma.fields.String(required=True, validate=ma.validate.OneOf(PLATFORMS))
     environment = ma.fields.String(
         validate=ma.validate.OneOf(APNS_ENVIRONMENTS),
         metadata={"description": "iOS only: `sandbox` for development builds; default `production`."},
     )
     app_id = ma.fields.String(
-        validate=ma.validate.Regexp(BUNDLE_ID, error="Not a bundle id."),
+        validate=[fits(Device.app_id), ma.validate.Regexp(BUNDLE_ID, error="Not a bundle id.")],
         metadata={"description": "The app's bundle id (iOS, used as apns-topic) or Android package name."},
     )
 

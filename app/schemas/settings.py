@@ -1,7 +1,11 @@
 import marshmallow as ma
 
-from app.models.tenant import SMS_PROVIDERS
-from app.schemas.common import Phone, StrictSchema
+from app.models.tenant import SMS_PROVIDERS, Tenant
+from app.schemas.common import FullMatch, Phone, StrictSchema, column_length
+
+# Secrets go into HTTP headers (Basic auth, Bearer), which carry printable ASCII only: a token with
+# "é" or a space in it cannot be right, and must be refused here rather than fail in every send.
+TOKEN_CHARACTERS = r"^[\x21-\x7e]+$"
 
 
 class MessagingSettingsSchema(ma.Schema):
@@ -24,15 +28,44 @@ class MessagingSettingsUpdateSchema(StrictSchema):
     """Secrets are write-only: send one to set it, null to clear it, leave it out to keep it."""
 
     sms_provider = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(SMS_PROVIDERS))
-    ghl_api_key = ma.fields.String(allow_none=True, load_only=True, validate=ma.validate.Length(min=1, max=500))
-    ghl_location_id = ma.fields.String(allow_none=True, validate=ma.validate.Length(min=1, max=64))
-    twilio_account_sid = ma.fields.String(
-        allow_none=True, load_only=True, validate=ma.validate.Regexp(r"^AC[0-9a-fA-F]{32}$", error="Starts with AC.")
+    ghl_api_key = ma.fields.String(
+        allow_none=True,
+        load_only=True,
+        validate=[
+            ma.validate.Length(min=1, max=2000),  # a Private Integration token, or an OAuth access token (a JWT)
+            FullMatch(TOKEN_CHARACTERS, error="Printable ASCII characters only, no spaces."),
+        ],
     )
-    twilio_auth_token = ma.fields.String(allow_none=True, load_only=True, validate=ma.validate.Length(min=8, max=128))
+    ghl_location_id = ma.fields.String(
+        allow_none=True,
+        validate=[
+            ma.validate.Length(min=1, max=column_length(Tenant.ghl_location_id)),
+            FullMatch(r"^[A-Za-z0-9_-]+$", error="Letters, digits, - and _ only."),
+        ],
+    )
+    twilio_account_sid = ma.fields.String(
+        allow_none=True,
+        load_only=True,
+        validate=[
+            ma.validate.Length(min=34, max=34),
+            FullMatch(r"^AC[0-9a-fA-F]{32}$", error="AC followed by 32 hexadecimal digits."),
+        ],
+    )
+    twilio_auth_token = ma.fields.String(
+        allow_none=True,
+        load_only=True,
+        validate=[
+            ma.validate.Length(min=8, max=128),
+            FullMatch(TOKEN_CHARACTERS, error="Printable ASCII characters only, no spaces."),
+        ],
+    )
     twilio_phone_number = Phone(allow_none=True)
     twilio_messaging_service_sid = ma.fields.String(
-        allow_none=True, validate=ma.validate.Regexp(r"^MG[0-9a-fA-F]{32}$", error="Starts with MG.")
+        allow_none=True,
+        validate=[
+            ma.validate.Length(min=34, max=34),
+            FullMatch(r"^MG[0-9a-fA-F]{32}$", error="MG followed by 32 hexadecimal digits."),
+        ],
     )
     forwarding_phone_number = Phone(
         allow_none=True, metadata={"description": "Inbound calls ring this number; without one they go to voicemail."}

@@ -1,6 +1,7 @@
 import marshmallow as ma
 
-from app.schemas.common import Id, StrictSchema, UtcDateTime
+from app.models import ApiToken, User
+from app.schemas.common import Id, StrictSchema, UtcDateTime, fits
 
 
 class UserSchema(ma.Schema):
@@ -21,13 +22,24 @@ class MeSchema(UserSchema):
 
 
 class LoginSchema(StrictSchema):
-    email = ma.fields.Email(required=True)
+    email = ma.fields.Email(required=True, validate=fits(User.email))
     password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(min=1, max=200))
     tenant_id = Id(metadata={"description": "Only needed when the email exists in two accounts."})
-    token_name = ma.fields.String(load_default="mobile", validate=ma.validate.Length(max=100))
+    token_name = ma.fields.String(load_default="mobile", validate=fits(ApiToken.name))
 
 
 class LoginResultSchema(ma.Schema):
     token = ma.fields.String(metadata={"description": "Shown once; send it as `Authorization: Bearer <token>`."})
     user = ma.fields.Nested(MeSchema)
     inserted_at = UtcDateTime()
+
+
+class TokenSchema(ma.Schema):
+    """A signed-in device or script: never the token itself, which only its owner saw once."""
+
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    inserted_at = UtcDateTime()
+    last_used_at = UtcDateTime(allow_none=True)
+    expires_at = UtcDateTime(metadata={"description": "When it stops working unless used before then."})
+    current = ma.fields.Boolean(metadata={"description": "The token this request was made with."})

@@ -2,7 +2,8 @@
 
 import marshmallow as ma
 
-from app.schemas.common import QuerySchema, StrictSchema
+from app.models import Tenant
+from app.schemas.common import QuerySchema, StrictSchema, fits
 
 VISITOR_MESSAGE_MAX_LENGTH = 2000
 
@@ -41,4 +42,7 @@ class WidgetSettingsSchema(StrictSchema):
     )
     prechat_fields = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
     greeting = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=500))
-    color = ma.fields.String()
+    color = ma.fields.String(
+        allow_none=True,
+        validate=[fits(Tenant.widget_color), ma.validate.Regexp(r"^#[0-9a-fA-F]{6}$", error="A colour like #2563eb.")],
+    )

@@ -4,10 +4,11 @@ import hashlib
 import hmac
 import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 
 import sqlalchemy as sa
+from flask import current_app
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
@@ -102,6 +103,15 @@ def check_credentials(email: str, password: str, *, tenant_id: int | None = None
     return matches[0]
 
 
+def token_idle_limit() -> timedelta:
+    return timedelta(days=current_app.config["TOKEN_IDLE_DAYS"])
+
+
+def token_expires_at(row: ApiToken) -> datetime:
+    """A token unused for TOKEN_IDLE_DAYS stops working (a lost phone's token does not live forever)."""
+    return aware(row.last_used_at or row.inserted_at) + token_idle_limit()
+
+
 def authenticate(token: str) -> ApiToken:
     """Return the live token row for a bearer token, or raise Unauthorized."""
     if not token.startswith(TOKEN_PREFIX):
@@ -112,6 +122,9 @@ def authenticate(token: str) -> ApiToken:
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
         raise Unauthorized()
     now = utcnow()
+    if token_expires_at(row) <= now:
+        log.info("auth.token-expired", extra={"tenant_id": row.tenant_id, "token_id": row.id})
+        raise Unauthorized("This token expired after going unused; sign in again.", code="token_expired")
     last = row.last_used_at
     if last is None or now - aware(last) > TOKEN_TOUCH_INTERVAL:
         _touch(row, now)
@@ -128,6 +141,37 @@ def revoke_token(token_row: ApiToken) -> None:
     """Sign out: the token stops working, and the phones registered with it stop getting pushes."""
     token_row.revoked_at = utcnow()
     unregister_devices_of(token_row)
+
+
+def list_tokens(user: User) -> list[ApiToken]:
+    """The user's own live tokens (signed-in devices), most recently used first."""
+    cutoff = utcnow() - token_idle_limit()
+    rows = db.session.scalars(
+        sa.select(ApiToken)
+        .where(
+            ApiToken.tenant_id == user.tenant_id,
+            ApiToken.user_id == user.id,
+            ApiToken.revoked_at.is_(None),
+            sa.func.coalesce(ApiToken.last_used_at, ApiToken.inserted_at) > cutoff,
+        )
+        .order_by(sa.func.coalesce(ApiToken.last_used_at, ApiToken.inserted_at).desc(), ApiToken.id.desc())
+    )
+    return list(rows)
+
+
+def revoke_user_token(user: User, token_id: int) -> None:
+    """Sign one of the user's own devices out. Anyone else's token (or an unknown id) is a 404."""
+    row = db.session.scalar(
+        sa.select(ApiToken).where(
+            ApiToken.id == token_id,
+            ApiToken.tenant_id == user.tenant_id,
+            ApiToken.user_id == user.id,
+            ApiToken.revoked_at.is_(None),
+        )
+    )
+    if row is None:
+        raise NotFound("Token not found.")
+    revoke_token(row)
 
 
 @cache

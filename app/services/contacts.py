@@ -6,6 +6,7 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import Contact, Tenant
 from app.models.base import utcnow
@@ -47,9 +48,21 @@ def create_contact(tenant: Tenant, **fields) -> Contact:
     return contact
 
 
+OPT_IN_BY_CONTACT_ONLY = "Only the contact can opt back in, by texting START."
+
+
 @use_case(conflict=contact_exists)
 def update_contact(tenant: Tenant, contact_id: int, **fields) -> Contact:
+    """Change a contact. Staff may opt a contact out of SMS, never back in.
+
+    Carriers and the TCPA let only the contact lift an opt-out (START, handled by the inbound
+    path), so clearing it here answers 422 and changes nothing.
+    """
     contact = get_contact(tenant, contact_id)
+    if fields.get("sms_opted_out") is False and contact.sms_opted_out:
+        raise ValidationFailed(
+            OPT_IN_BY_CONTACT_ONLY, code="opt_in_by_contact_only", fields={"sms_opted_out": [OPT_IN_BY_CONTACT_ONLY]}
+        )
     _apply(contact, fields)
     return contact
 

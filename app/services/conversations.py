@@ -7,7 +7,7 @@ in the API, a webhook, a task or the CLI. Functions take the tenant and own the 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app.errors import Conflict
+from app.errors import ChannelUnavailable, Conflict
 from app.extensions import db
 from app.live import notify
 from app.models import Contact, Conversation, Message, Tenant
@@ -84,7 +84,12 @@ def create_conversation(
     metadata: dict | None = None,
     **visitor,
 ) -> Conversation:
-    """Start a conversation. One open conversation per contact and channel: a second answers 409."""
+    """Start a conversation. One open conversation per contact and channel: a second answers 409.
+
+    A phone channel needs a provider: on a standalone account it answers 422 as the sends do.
+    """
+    if channel in PROVIDER_CHANNELS and not tenant.sms_provider:
+        raise ChannelUnavailable()
     contact = get_contact(tenant, contact_id) if contact_id is not None else None
     if assigned_to is not None:
         get_user(tenant, assigned_to)

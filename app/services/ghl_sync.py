@@ -7,6 +7,7 @@ is spent it raises RetryLater after saving its place: the task (or the CLI) come
 """
 
 import logging
+import time
 
 from app.extensions import db
 from app.models import Tenant
@@ -17,6 +18,7 @@ from app.services.contacts import resolve_contact
 from app.services.ghl_events import record_ghl_message
 from app.services.provider_registry import ProviderNotConfigured, directory_for
 from app.services.rate_limits import take_slot_or_retry_later
+from app.services.retries import RetryLater
 from app.services.unit_of_work import commit_step, use_case
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,15 @@ def sync_tenant(tenant_id: int, *, max_conversations: int = 200, messages_per_co
         for conversation in page.items[: max_conversations - state["conversations"]]:
             messages += _import_conversation(tenant, directory, conversation, messages_per_conversation)
             conversations += 1
+            log.info(
+                "ghl.sync-progress",
+                extra={
+                    "tenant_id": tenant_id,
+                    "conversations": state["conversations"] + conversations,
+                    "messages": state["messages"] + messages,
+                    "of_at_most": max_conversations,
+                },
+            )
         state.update(
             cursor=page.next_cursor,
             conversations=state["conversations"] + conversations,
@@ -55,6 +66,17 @@ def sync_tenant(tenant_id: int, *, max_conversations: int = 200, messages_per_co
     _save(tenant, state)
     log.info("ghl.sync-finished", extra={"tenant_id": tenant_id, "conversations": state["conversations"]})
     return state
+
+
+def sync_tenant_waiting(tenant_id: int, *, restart: bool = False, **limits) -> dict:
+    """sync_tenant for a foreground process (the CLI), which may sleep while GHL's budget refills."""
+    while True:
+        try:
+            return sync_tenant(tenant_id, restart=restart, **limits)
+        except RetryLater as later:
+            log.info("ghl.sync-waiting", extra={"tenant_id": tenant_id, "wait_seconds": round(later.countdown, 1)})
+            time.sleep(later.countdown)
+            restart = False  # resume from the saved cursor
 
 
 def _resumed_state(tenant: Tenant, restart: bool) -> dict:
@@ -96,6 +118,10 @@ def _call(directory: ProviderDirectory, read):
     commit_step()
     take_slot_or_retry_later(directory.rate_budget)
     return read()
+
+
+def _figures(state: dict, max_conversations: int) -> dict:
+    return {"conversations": state["conversations"], "messages": state["messages"], "of_at_most": max_conversations}
 
 
 def _save(tenant: Tenant, state: dict) -> None:

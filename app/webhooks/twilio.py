@@ -5,6 +5,7 @@ land here too, so Twilio's separate URL fields can point wherever is convenient.
 """
 
 import logging
+import secrets
 
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
@@ -14,6 +15,7 @@ from app import crypto
 from app.errors import error_response
 from app.models import Tenant
 from app.services import twilio_events, webhook_events
+from app.text import clean_payload
 from app.webhooks.signatures import twilio_signature_valid
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ VOICEMAIL_PROMPT = "Sorry, we can't take your call right now. Please leave a mes
 @bp.post("", defaults={"subpath": ""})
 @bp.post("/<path:subpath>")
 def receive(subpath: str):
-    params = request.form.to_dict()
+    params = clean_payload(request.form.to_dict())  # a NUL in a Body must not lose the message
     if reference := request.args.get("ref"):  # our message, named in the status callback URL we gave Twilio
         params[twilio_events.REFERENCE] = reference
     try:
@@ -36,14 +38,27 @@ def receive(subpath: str):
         tenant = twilio_events.find_tenant(params, signed_by=_signed_by)
     except twilio_events.BadSignature:
         log.warning("webhook.twilio.bad-signature", extra={"event_type": event_type})
-        return error_response(403, "bad_signature", "The X-Twilio-Signature header is missing or wrong.")
+        return _bad_signature()
     except twilio_events.UnknownTenant:
-        tenant = None
+        # Answered exactly as a bad signature (and after as much work), so nobody can probe which
+        # AccountSids are our customers.
+        _spend_a_signature_check()
+        log.warning("webhook.twilio.unknown-tenant", extra={"event_type": event_type})
+        return _bad_signature()
     if tenant is None:
         log.warning("webhook.twilio.unknown-tenant", extra={"event_type": event_type})
         return error_response(404, "tenant_not_found", "No account is connected to this Twilio account and number.")
     webhook_events.record_event(tenant, provider="twilio", event_key=event_key, event_type=event_type, payload=params)
     return _twiml(_answer(tenant, event_type, params))
+
+
+def _bad_signature():
+    return error_response(403, "bad_signature", "The X-Twilio-Signature header is missing or wrong.")
+
+
+def _spend_a_signature_check() -> None:
+    signature = request.headers.get("X-Twilio-Signature", "")
+    twilio_signature_valid(secrets.token_hex(16), request.url, request.form, signature, request.get_data(cache=True))
 
 
 def _signed_by(tenant: Tenant) -> bool:

@@ -5,11 +5,19 @@ from tests.rows import count
 
 
 def error_of(response) -> dict:
-    """The `error` object of an error envelope, after checking the envelope is all there is."""
+    """The `error` object of an error envelope, after checking the envelope is all there is.
+
+    `fields` is always there; when it is empty it is left out of the answer, so a test can
+    compare `{"code", "message"}` alone.
+    """
     assert response.is_json, response.get_data(as_text=True)
     assert set(response.json) == {"error"}
-    assert {"code", "message"} <= set(response.json["error"])
-    return response.json["error"]
+    error = dict(response.json["error"])
+    assert {"code", "message", "fields"} <= set(error), error
+    assert isinstance(error["fields"], dict)
+    if not error["fields"]:
+        del error["fields"]
+    return error
 
 
 def stored_messages(tenant) -> int:

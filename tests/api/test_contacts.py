@@ -4,6 +4,7 @@ import pytest
 
 from app.extensions import db
 from app.models import Contact
+from app.models.base import utcnow
 from tests import factories
 from tests.api.helpers import count, error_of
 
@@ -98,18 +99,35 @@ def test_updating_a_contact_changes_only_the_fields_given(api, john):
     )
 
 
-def test_opting_a_contact_out_of_sms_and_back_in(api, john):
+def test_opting_a_contact_out_of_sms(api, john):
     opted_out = api.put(f"/api/v1/contacts/{john.id}", json={"sms_opted_out": True})
 
     assert opted_out.json["data"]["sms_opted_out"] is True
     assert opted_out.json["data"]["sms_opted_out_at"] is not None
     assert api.get(f"/api/v1/contacts/{john.id}").json["data"]["sms_opted_out"] is True
 
-    opted_in = api.put(f"/api/v1/contacts/{john.id}", json={"sms_opted_out": False})
 
-    assert opted_in.json["data"]["sms_opted_out"] is False
-    assert opted_in.json["data"]["sms_opted_out_at"] is None
-    assert api.get(f"/api/v1/contacts/{john.id}").json["data"]["sms_opted_out"] is False
+@pytest.mark.parametrize("caller", ["api", "staff_api"])
+def test_nobody_but_the_contact_can_lift_an_opt_out(request, tenant, caller):
+    """A STOP is lifted only by the contact's START (carriers, TCPA): not by staff, not by an admin."""
+    contact = factories.make_contact(tenant=tenant, phone="+15550002222", sms_opted_out_at=utcnow())
+    client = request.getfixturevalue(caller)
+
+    response = client.put(f"/api/v1/contacts/{contact.id}", json={"sms_opted_out": False, "first_name": "Still"})
+
+    assert response.status_code == 422
+    assert error_of(response)["code"] == "opt_in_by_contact_only"
+    assert list(error_of(response)["fields"]) == ["sms_opted_out"]
+    db.session.expire_all()
+    stored = db.session.get(Contact, contact.id)
+    assert (stored.sms_opted_out, stored.first_name) == (True, "Pat")
+
+
+def test_saying_a_contact_who_never_opted_out_is_opted_in_changes_nothing(api, john):
+    response = api.put(f"/api/v1/contacts/{john.id}", json={"sms_opted_out": False})
+
+    assert response.status_code == 200
+    assert response.json["data"]["sms_opted_out"] is False
 
 
 def test_opting_out_twice_keeps_the_first_opt_out_time(api, john):

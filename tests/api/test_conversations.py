@@ -15,6 +15,12 @@ def fresh(conversation: Conversation) -> Conversation:
 
 
 class TestStartingAConversation:
+    @pytest.fixture(autouse=True)
+    def _with_a_provider(self, tenant):
+        """Phone channels need a provider; on a standalone account they answer 422 (tests/api/test_hostile_input.py)."""
+        tenant.sms_provider = "simulator"
+        db.session.commit()
+
     def test_with_an_existing_contact(self, api, john):
         response = api.post("/api/v1/conversations", json={"channel": "sms", "contact_id": john.id})
 

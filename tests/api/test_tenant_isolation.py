@@ -56,7 +56,7 @@ def test_every_endpoint_that_takes_an_id_answers_404_to_another_tenant(other_api
         ("GET", f"/api/v1/contacts/{contact_id}", None),
         ("PUT", f"/api/v1/contacts/{contact_id}", {"first_name": "Mallory", "sms_opted_out": True}),
         ("POST", "/api/v1/conversations/send", {"contact_id": contact_id, "message": "Injected", "channel": "web"}),
-        ("POST", "/api/v1/conversations", {"contact_id": contact_id, "channel": "whatsapp"}),
+        ("POST", "/api/v1/conversations", {"contact_id": contact_id, "channel": "web"}),
     ]
 
     for method, path, body in calls:

@@ -1,6 +1,7 @@
 """POST /webhooks/twilio: only requests Twilio signed for this tenant are stored, and each finds its tenant."""
 
 import pytest
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import jobs
 from app.models import Message, WebhookEvent
@@ -86,10 +87,10 @@ class TestTheSignature:
         assert response.status_code == 200
         assert twilio.post(payloads.twilio_sms(), path="/webhooks/twilio/sms", signed_url=TWILIO_URL).status_code == 403
 
-    def test_behind_a_proxy_the_forwarded_scheme_and_host_rebuild_the_url_twilio_called(self, twilio, app):
-        if not app.config["PROXY_HOPS"]:
-            pytest.skip("PROXY_HOPS=0 in this environment: X-Forwarded-* headers are not trusted")
-        # Twilio called the tenant's own hostname, which the proxy (ProxyFix, PROXY_HOPS=1) forwards to us.
+    def test_behind_a_proxy_the_forwarded_scheme_and_host_rebuild_the_url_twilio_called(self, twilio, app, monkeypatch):
+        # PROXY_HOPS=1, as create_app() sets it up behind one proxy (Heroku's router).
+        monkeypatch.setattr(app, "wsgi_app", ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1))
+        # Twilio called the tenant's own hostname, which the proxy forwards to us.
         public = "https://hooks.acme.example/webhooks/twilio"
         forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "hooks.acme.example"}
 
@@ -113,24 +114,27 @@ class TestTheSignature:
 
 
 class TestFindingTheTenant:
-    def test_an_unknown_account_is_404_and_nothing_stored(self, twilio):
-        response = twilio.post(payloads.twilio_sms(AccountSid="AC" + "f0" * 16))
+    def test_an_unknown_account_is_answered_as_a_bad_signature_and_nothing_stored(self, twilio):
+        unknown = twilio.post(payloads.twilio_sms(AccountSid="AC" + "f0" * 16))
+        known_but_unsigned = twilio.post(payloads.twilio_sms(), signature="bm90LWEtc2lnbmF0dXJl")
 
-        assert response.status_code == 404
-        assert response.json["error"]["code"] == "tenant_not_found"
+        # The same status and body: nobody can test whether an AccountSid is one of our customers.
+        assert (unknown.status_code, unknown.json) == (known_but_unsigned.status_code, known_but_unsigned.json)
+        assert unknown.status_code == 403
+        assert unknown.json["error"]["code"] == "bad_signature"
         assert count(WebhookEvent) == 0
 
-    def test_a_request_without_account_sid_is_404(self, twilio):
+    def test_a_request_without_account_sid_is_403(self, twilio):
         params = payloads.twilio_sms()
         del params["AccountSid"]
 
-        assert twilio.post(params).status_code == 404
+        assert twilio.post(params).status_code == 403
 
     def test_a_tenant_that_left_twilio_no_longer_receives(self, twilio, twilio_tenant, db):
         twilio_tenant.sms_provider = None
         db.session.commit()
 
-        assert twilio.post(payloads.twilio_sms()).status_code == 404
+        assert twilio.post(payloads.twilio_sms()).status_code == 403
 
     @pytest.fixture
     def shared_account(self, db, client, worker):

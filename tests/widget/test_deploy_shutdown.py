@@ -47,6 +47,7 @@ def test_sigterm_ends_held_streams_with_reconnect_and_the_worker_exits_well_befo
     database = GunicornConfig.SQLALCHEMY_DATABASE_URI.replace("postgresql+psycopg://", "postgresql://")
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env.update(DATABASE_URL=database, PORT=str(port), WEB_CONCURRENCY="1", WEB_THREADS="8", WEB_GRACEFUL_TIMEOUT="20")
+    env.update(ENCRYPTION_KEYS=TestConfig.ENCRYPTION_KEYS)  # a production-style start refuses to run without keys
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "wsgi:app", "-c", "gunicorn.conf.py"],
         cwd=ROOT,
