@@ -1033,7 +1033,7 @@ def baseline(scenario: Scenario, size: int) -> dict:
 
 
 def redis_stop(scenario: Scenario, size: int, outages: int = 2) -> dict:
-    seconds = 5 + outages * 30
+    seconds = 5 + outages * 30 if outages > 1 else 25  # --quick: the batch ends as Redis comes back
 
     def faults(s: Scenario):
         for outage in range(outages):
@@ -1102,7 +1102,7 @@ def redis_freeze(scenario: Scenario, size: int) -> dict:
 
 
 def worker_kill(scenario: Scenario, size: int, kills: int = 3) -> dict:
-    seconds = 15 + kills * 15
+    seconds = 15 + kills * 15 if kills > 1 else 20
 
     def faults(s: Scenario):
         for kill in range(kills):
