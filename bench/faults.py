@@ -532,6 +532,19 @@ class Process:
         )
         self.expected_down = False
         self.starts += 1
+        self.scanned, self.found = self.log_offset, False
+
+    def saw(self, needle: str) -> bool:
+        """Whether the log since this start contains `needle` (read incrementally)."""
+        if not self.log.exists():
+            return False
+        start = max(getattr(self, "scanned", 0), self.log_offset)
+        with self.log.open("rb") as handle:
+            handle.seek(max(start - len(needle), self.log_offset))
+            chunk = handle.read()
+            self.scanned = handle.tell()
+        self.found = getattr(self, "found", False) or needle.encode() in chunk
+        return self.found
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -686,9 +699,26 @@ class Stack:
 
     def _watch(self) -> None:
         """Notice a process that exits on its own: a finding (no supervisor would be there in production
-        outside Heroku). It is started again after 5 s so the run can go on, and reported."""
+        outside Heroku). It is started again after 5 s so the run can go on, and reported.
+
+        A worker that logged Celery's "Unrecoverable error" and is still running 20 s later is wedged
+        (alive, consuming nothing: a supervisor would not notice either): reported the same way, and
+        killed and started again, as the operator would have to by hand."""
+        unrecoverable_since: dict[str, float] = {}
         while self._watching.is_set():
             for process in self.processes.values():
+                if not process.expected_down and process.alive() and process.saw("Unrecoverable error"):
+                    first = unrecoverable_since.setdefault(process.name, time.time())
+                    if time.time() - first > 20:
+                        tail = "\n".join(process.output().strip().splitlines()[-40:])
+                        self.self_exits.append(
+                            {"process": process.name, "at": time.time(), "code": "wedged", "tail": tail}
+                        )
+                        log(f"FINDING: {process.name} wedged after an unrecoverable error; restarting it by hand")
+                        unrecoverable_since.pop(process.name, None)
+                        process.kill()
+                        threading.Timer(1, process.start).start()
+                        continue
                 if not process.expected_down and not process.alive():
                     code = process.process.returncode if process.process else None
                     tail = "\n".join(process.output().strip().splitlines()[-40:])
@@ -700,6 +730,9 @@ class Stack:
 
     def down(self) -> None:
         self._watching.clear()
+        if self.redis.frozen:  # a process stopping on a frozen Redis would wait for it
+            with contextlib.suppress(Exception):
+                self.redis.thaw()
         for process in self.processes.values():
             with contextlib.suppress(Exception):
                 process.stop()
@@ -1184,7 +1217,7 @@ SETTLE_SECONDS = 150.0
 def table(results: list[dict]) -> str:
     lines = [
         "| scenario | sent | lost | once | twice | latest send after the fault cleared | "
-        "failed but received | API 5xx | exited on its own | notes |",
+        "failed but received | API 5xx | exited or wedged on its own | notes |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -1192,7 +1225,10 @@ def table(results: list[dict]) -> str:
         latest = "n/a" if r["latest_after_fault_s"] is None else f"{r['latest_after_fault_s']} s"
         if r["not_final_at_deadline"]:
             latest = f"> {SETTLE_SECONDS:.0f} s ({r['not_final_at_deadline']} not final)"
-        exits = r.get("self_exits", 0)
+        exits = ", ".join(
+            f"{e['process']} {'wedged' if e['code'] == 'wedged' else 'exit ' + str(e['code'])}"
+            for e in r.get("self_exit_details", [])
+        )
         lines.append(
             f"| {r['title']} | {sent} | {r['lost']} | {r['once']} | {r['twice']} | "
             f"{latest} | {r['failed_but_received']} | {r['api_5xx']} | {exits or 'no'} | {'; '.join(r['notes'])} |"
@@ -1231,7 +1267,13 @@ def describe(r: dict) -> list[str]:
     if r["max_api_latency_s"] > 2:
         notes.append(f"slowest API answer {r['max_api_latency_s']} s")
     for exit_ in r.get("self_exit_details", []):
-        notes.append(f"**{exit_['process']} exited on its own (code {exit_['code']})**: `{exit_['last_line']}`")
+        if exit_["code"] == "wedged":
+            notes.append(
+                f"**{exit_['process']} wedged: logged Celery's unrecoverable error, stayed up consuming nothing; "
+                f"restarted by hand**"
+            )
+        else:
+            notes.append(f"**{exit_['process']} exited on its own (code {exit_['code']})**: `{exit_['last_line']}`")
     return notes
 
 
