@@ -60,6 +60,14 @@ class Config:
     REDIS_URL = os.environ.get("REDIS_URL")  # unset: tasks run in-process, limits in memory
     # Comma-separated Fernet keys, newest first (MultiFernet encrypts with the first).
     ENCRYPTION_KEYS = os.environ.get("ENCRYPTION_KEYS", "")
+    # How long a signed media link (GET /api/v1/messages/:id/media/:n/link) lets a player stream without a token.
+    MEDIA_LINK_SECONDS = int(os.environ.get("MEDIA_LINK_SECONDS", "900"))
+    # Uploads: how long their public URL (handed to providers with a send) works, and where they live.
+    UPLOAD_PUBLIC_SECONDS = int(os.environ.get("UPLOAD_PUBLIC_SECONDS", str(7 * 24 * 3600)))
+    UPLOAD_REQUEST_MAX_BYTES = int(os.environ.get("UPLOAD_REQUEST_MAX_BYTES", str(25 * 1024 * 1024)))
+    STORAGE_S3_BUCKET = os.environ.get("STORAGE_S3_BUCKET") or None  # unset: files in PostgreSQL
+    STORAGE_S3_ENDPOINT_URL = os.environ.get("STORAGE_S3_ENDPOINT_URL") or None  # MinIO, R2...
+    STORAGE_S3_REGION = os.environ.get("STORAGE_S3_REGION") or None
     # Proxies in front of the app whose X-Forwarded-* headers we trust (Heroku's router: set 1). The
     # default trusts none: a client reaching gunicorn directly could otherwise fake its address
     # (and so its login throttle) with one header.

@@ -21,6 +21,10 @@ SYNC_GHL = "ghl.sync"
 PUSH_INBOUND = "push.inbound"
 PUSH_SEND = "push.send"
 PUSH_BADGE = "push.badge"
+COPY_INBOUND_MEDIA = "media.copy_inbound"
+FETCH_TRANSCRIPT = "calls.fetch_transcript"
+SWEEP_TRANSCRIPTS = "calls.sweep_transcripts"
+SWEEP_INBOUND_MEDIA = "media.sweep_inbound"
 
 # Every task, with its queue.
 QUEUE_OF = {
@@ -36,6 +40,10 @@ QUEUE_OF = {
     PUSH_INBOUND: PUSH,
     PUSH_SEND: PUSH,
     PUSH_BADGE: PUSH,
+    COPY_INBOUND_MEDIA: WEBHOOKS,
+    SWEEP_INBOUND_MEDIA: PERIODIC,
+    FETCH_TRANSCRIPT: STATUS,
+    SWEEP_TRANSCRIPTS: PERIODIC,
 }
 
 # Beat's jobs: name -> seconds between runs.
@@ -44,4 +52,6 @@ PERIODIC_JOBS = {
     POLL_STATUSES: 60.0,
     PURGE_IDEMPOTENCY_KEYS: 3600.0,
     RETRY_WEBHOOKS: 30.0,
+    SWEEP_INBOUND_MEDIA: 30.0,
+    SWEEP_TRANSCRIPTS: 60.0,
 }

@@ -10,6 +10,7 @@ from flask import Flask, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+UPLOADS = "/api/v1/uploads"  # the one API route that takes a file (multipart), not JSON
 
 
 def body_limit(path: str) -> int:
@@ -20,6 +21,8 @@ def body_limit(path: str) -> int:
         return config["GHL_WEBHOOK_MAX_BYTES"]
     if path.startswith("/api/v1/auth/login"):
         return config["LOGIN_MAX_BYTES"]
+    if path == UPLOADS:  # a phone's photo, resized afterwards when it is over the provider's limit
+        return config["UPLOAD_REQUEST_MAX_BYTES"]
     return config["API_MAX_BYTES"]
 
 
@@ -40,7 +43,10 @@ def check_request_body() -> None:
         request.max_content_length = limit + 1
         if len(request.get_data(cache=True)) > limit:
             raise too_large
-    if request.path.startswith("/api/") and request.method in BODY_METHODS and _has_body() and not request.is_json:
+    if request.path == UPLOADS:
+        if request.mimetype != "multipart/form-data":
+            raise UnsupportedMediaType("Send the file as multipart/form-data, in the field `file`.")
+    elif request.path.startswith("/api/") and request.method in BODY_METHODS and _has_body() and not request.is_json:
         # webargs would read a text/plain body as no body at all: say what is wrong instead.
         raise UnsupportedMediaType("Send the request body as JSON, with Content-Type: application/json.")
 

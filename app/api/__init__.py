@@ -63,7 +63,20 @@ class ConversationsApi(Api):
 def register_api(app: Flask) -> None:
     # One Api (and OpenAPI spec) per app, so create_app() can build a second app in the same
     # process (tests, the migration check). Bearer auth is attached to each blueprint at import.
-    from app.api import account, contacts, conversations, devices, docs, events, login, settings, users
+    from app.api import (
+        account,
+        calls,
+        contacts,
+        conversations,
+        devices,
+        docs,
+        events,
+        login,
+        media,
+        settings,
+        uploads,
+        users,
+    )
     from app.api.error_docs import document_errors
 
     api = ConversationsApi(
@@ -79,7 +92,9 @@ def register_api(app: Flask) -> None:
     api.register_converter(IdConverter, lambda converter: {"type": "integer", "minimum": 1, "maximum": MAX_ID})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(login.blp, url_prefix="/api/v1/auth")
-    for module in (account, contacts, conversations, devices, events, settings, users):
+    for module in (account, calls, contacts, conversations, devices, events, media, settings, uploads, users):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     document_errors(api)
     app.register_blueprint(docs.blp)  # plain Flask: not part of the documented API
+    app.register_blueprint(media.links)  # signed media links: no bearer header
+    app.register_blueprint(uploads.files)  # uploads' public URLs, for providers

@@ -3,7 +3,7 @@ from flask import g
 from app.api import Blueprint
 from app.api.auth import require_bearer_token
 from app.schemas.common import envelope
-from app.schemas.users import MeSchema, TokenSchema
+from app.schemas.users import MeSchema, TokenSchema, UserUpdateSchema
 from app.services import accounts
 
 blp = Blueprint("account", __name__, description="The caller's own account and token")
@@ -15,6 +15,14 @@ blp.before_request(require_bearer_token)
 def me():
     """The signed-in user and their account."""
     return {"data": g.user}
+
+
+@blp.put("/me")
+@blp.arguments(UserUpdateSchema)
+@blp.response(200, envelope(MeSchema))
+def update_me(fields):
+    """Set your own phone number (click-to-call rings it, then the customer)."""
+    return {"data": accounts.set_phone(g.tenant, g.user.id, fields["phone"])}
 
 
 @blp.delete("/auth/token")

@@ -21,16 +21,16 @@ from app.schemas.conversations import (
     SendSchema,
     UnreadSchema,
 )
-from app.services import conversations, messages
+from app.services import conversations, messages, uploads
 
 blp = Blueprint("conversations", __name__, description="The unified inbox: every channel, one model")
 blp.before_request(require_bearer_token)
 
 
 def _draft(fields: dict, headers: dict) -> messages.Draft:
-    return messages.Draft(
-        body=fields["message"], media_urls=tuple(fields["media_urls"]), idempotency_key=headers["idempotency_key"]
-    )
+    # Uploads travel as their public URLs of ours (stable per upload, so an Idempotency-Key replay matches).
+    media_urls = (*fields["media_urls"], *uploads.public_urls(g.tenant, fields["upload_ids"]))
+    return messages.Draft(body=fields["message"], media_urls=media_urls, idempotency_key=headers["idempotency_key"])
 
 
 def _sent(sent: messages.Sent):

@@ -10,6 +10,7 @@ from app.models.device import ConversationMute, Device, NotificationPreference
 from app.models.idempotency_key import IdempotencyKey
 from app.models.message import Message
 from app.models.tenant import Tenant
+from app.models.upload import StoredBlob, Upload
 from app.models.user import User
 from app.models.webhook_event import WebhookEvent
 
@@ -31,7 +32,9 @@ __all__ = [
     "IdempotencyKey",
     "Message",
     "NotificationPreference",
+    "StoredBlob",
     "Tenant",
+    "Upload",
     "User",
     "WebhookEvent",
 ]

@@ -34,6 +34,14 @@ class Contact(TenantOwned, Timestamps, db.Model):
     # Set when the contact texts STOP (or the provider says they did); cleared by START.
     sms_opted_out_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
+    # Set when the contact asked not to be called (staff record it): click-to-call refuses them.
+    # Separate from texts: STOP is a texting keyword and says nothing about calls.
+    calls_opted_out_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    @property
+    def calls_opted_out(self) -> bool:
+        return self.calls_opted_out_at is not None
+
     @property
     def sms_opted_out(self) -> bool:
         return self.sms_opted_out_at is not None

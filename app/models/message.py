@@ -38,6 +38,18 @@ class Message(TenantOwned, Timestamps, db.Model):
             where="provider_message_id IS NOT NULL",
             unique=True,
         ),
+        # Voicemails still without their words (services/transcripts.py asks the provider for them).
+        partial_index(
+            "ix_messages_transcript_due",
+            "inserted_at",
+            where="channel = 'voice' AND recording_url IS NOT NULL AND transcript IS NULL",
+        ),
+        # Inbound media still to be copied into our storage (services/media_copies.py).
+        partial_index(
+            "ix_messages_media_to_copy",
+            "inserted_at",
+            where="direction = 'inbound' AND media_copied_at IS NULL AND attachments <> '[]'",
+        ),
         partial_index(
             "uq_messages_tenant_ghl_id",
             "tenant_id",
@@ -60,6 +72,17 @@ class Message(TenantOwned, Timestamps, db.Model):
     provider_message_id: Mapped[str | None] = mapped_column(sa.String(64))  # e.g. Twilio's SM...
     call_duration_seconds: Mapped[int | None] = mapped_column(sa.Integer)
     recording_url: Mapped[str | None] = mapped_column(sa.Text)
+    # A voicemail's words, from the provider's transcription (the body shows them too).
+    transcript: Mapped[str | None] = mapped_column(sa.Text)
+    # When to ask the provider for a voicemail's transcript again (providers that are asked: GHL).
+    transcript_next_check_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # A click-to-call's legs as the provider reported them ({"staff": status, "customer": status,
+    # "customer_seconds": n}): the message's outcome is computed from all of them, in any order.
+    call_details: Mapped[dict | None] = mapped_column(JsonDoc)
+    # An inbound message's media, copied into our storage so they outlive the provider's retention:
+    # when a copy task took them, and when they were done (each attachment then has `stored_key`).
+    media_copy_claimed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    media_copied_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     attachments: Mapped[list] = mapped_column(JsonDoc, nullable=False, default=list)
     error_code: Mapped[str | None] = mapped_column(sa.String(32))
     error_message: Mapped[str | None] = mapped_column(sa.Text)

@@ -31,6 +31,8 @@ class Tenant(Timestamps, db.Model):
     twilio_messaging_service_sid: Mapped[str | None] = mapped_column(sa.String(64))
     # Inbound calls ring this number (E.164); without one, callers are offered voicemail.
     forwarding_phone_number: Mapped[str | None] = mapped_column(sa.String(32))
+    # Record click-to-call conversations; the customer hears a notice first (calls.RECORDING_NOTICE).
+    record_calls: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False, server_default=sa.false())
     # Where the GHL backfill stopped, so a rerun resumes instead of starting over.
     ghl_sync_state: Mapped[dict | None] = mapped_column(JsonDoc)
     widget_key: Mapped[str] = mapped_column(sa.String(64), unique=True, nullable=False, default=new_widget_key)

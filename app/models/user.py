@@ -16,6 +16,8 @@ class User(TenantOwned, Timestamps, db.Model):
     name: Mapped[str] = mapped_column(sa.String(200), nullable=False)
     role: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="staff")
     password_hash: Mapped[str | None] = mapped_column(sa.String(256))
+    # The user's own phone (E.164): click-to-call rings it first, then dials the customer.
+    phone: Mapped[str | None] = mapped_column(sa.String(32))
 
     tenant = relationship("Tenant", lazy="joined")
 

@@ -6,6 +6,7 @@ translates it into the types below. Adapters know nothing of Flask requests or t
 the providers that keep them (GHL).
 """
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, Protocol, runtime_checkable
@@ -105,6 +106,7 @@ class ProviderError(Exception):
     details: dict = field(default_factory=dict)
     # The provider's id for the recipient, learned before the send failed (worth keeping anyway).
     provider_contact_id: str | None = None
+    capability_missing: bool = False  # the provider offers no way to do this (GHL cannot place calls)
 
     def __str__(self) -> str:
         return f"{self.code or 'error'}: {self.message}"
@@ -127,6 +129,75 @@ class MessagingProvider(Protocol):
 
     def verify_credentials(self) -> None:
         """Raise ProviderError(bad_credentials=True) unless the configured credentials work."""
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """A click-to-call: ring the staff member's own phone, and when they answer, dial the customer
+    showing the business's number, so the customer never sees the staff member's."""
+
+    staff_phone: str  # E.164
+    customer_phone: str  # E.164
+    reference: str  # our message id: every report about the call names it
+    caller_id: str | None = None  # the business number; None: the adapter's own
+    record: bool = False  # record the conversation (with the legal notice played first)
+
+
+@runtime_checkable
+class PlacesCalls(Protocol):
+    """A provider that can place a call for us (Twilio). GHL offers no API for it."""
+
+    def place_call(self, call: CallRequest) -> ProviderIds:
+        """Start the call; ids.message names it. Raises ProviderError."""
+
+
+@runtime_checkable
+class TranscribesCalls(Protocol):
+    """A provider that transcribes the voicemails it records and lets us ask for the words (GHL).
+    Twilio tells us instead, through its transcription callback."""
+
+    def fetch_transcript(self, provider_message_id: str) -> str | None:
+        """The voicemail's words, or None while the provider has none. Raises ProviderError."""
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """Bytes `start` to `end` inclusive (end None: to the end of the file), as HTTP's Range says."""
+
+    start: int
+    end: int | None = None
+
+
+@dataclass
+class MediaStream:
+    """A file a provider keeps (a photo of an MMS, a recording), read in chunks.
+
+    `served` is the part the provider sent: the range asked for, or None when it sent the whole
+    file (a provider that ignores Range); `total_length` is the whole file's size when known.
+    """
+
+    chunks: Iterator[bytes]
+    content_type: str
+    total_length: int | None = None
+    served: ByteRange | None = None
+    close: Callable[[], None] = lambda: None
+
+
+@runtime_checkable
+class FetchesMedia(Protocol):
+    """A provider whose media and recordings need its credentials to be read (Twilio)."""
+
+    def fetch_media(self, url: str, byte_range: ByteRange | None = None) -> MediaStream:
+        """Read a file the provider named (in a webhook). ProviderError(code="not_found") when it is
+        gone; a URL that is not the provider's own is refused, so credentials go nowhere else."""
+
+
+def require(provider, capability: type, what: str):
+    """`provider`, if it has `capability`; else ProviderError(capability_missing=True) saying `what` it cannot do."""
+    if isinstance(provider, capability):
+        return provider
+    name = getattr(provider, "name", "This provider")
+    raise ProviderError(f"{name} cannot {what}.", code="capability_missing", capability_missing=True)
 
 
 @runtime_checkable
@@ -169,6 +240,7 @@ class CallOutcome:
     duration_seconds: int | None = None
     recording_url: str | None = None
     recording_duration_seconds: int | None = None
+    transcript: str | None = None  # a voicemail's words, when the provider transcribed it
 
     @property
     def final(self) -> bool:
@@ -195,6 +267,22 @@ class ProviderMessage:
     occurred_at: datetime | None = None  # for history: when it happened
     history: bool = False  # imported history: stored read, at its own time, never adopted as our send
     opt_out_hint: str | None = None  # "STOP"/"START" when the provider flagged the keyword itself
+
+
+@dataclass(frozen=True)
+class PlacedCallReport:
+    """A provider's news about a call we placed (CallRequest), naming it by our reference.
+
+    leg: "staff" (the staff member's phone), "customer" (the customer's, once the staff member
+    answered) or "recording". status in CallOutcome's words.
+    """
+
+    reference: str
+    leg: str
+    call_id: str | None = None
+    status: str | None = None
+    duration_seconds: int | None = None
+    recording_url: str | None = None
 
 
 @dataclass(frozen=True)

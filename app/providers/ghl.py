@@ -34,6 +34,7 @@ from app.providers.ghl_payloads import (
     history_conversation,
     history_message,
 )
+from app.providers.ghl_voice import GhlTranscripts
 from app.providers.http import request_may_have_arrived
 
 GHL_API = "https://services.leadconnectorhq.com"
@@ -96,7 +97,7 @@ def network_error(exc: requests.RequestException, *, repeatable: bool = True) ->
     return ProviderError(message, code="network", transient=True)
 
 
-class GhlProvider:
+class GhlProvider(GhlTranscripts):  # voicemail transcripts: ghl_voice.py
     """Sends through GHL (the messaging port) and reads its contacts and history (the directory port)."""
 
     name = "ghl"

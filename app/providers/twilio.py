@@ -26,6 +26,7 @@ from app.providers.base import (
     StatusReport,
 )
 from app.providers.http import request_may_have_arrived
+from app.providers.twilio_voice import TwilioVoice
 
 TWILIO_API = "https://api.twilio.com"
 MAX_MEDIA = 10  # CreateMessage: "You can include up to ten `media_url` parameters per message."
@@ -126,7 +127,7 @@ class RebasedHttpClient(TwilioHttpClient):
         return response
 
 
-class TwilioProvider:
+class TwilioProvider(TwilioVoice):  # calls and media: twilio_voice.py
     name = "twilio"
 
     def __init__(
@@ -226,6 +227,9 @@ class TwilioProvider:
             reference = f"?{urlencode({'ref': message.reference})}" if message.reference else ""
             params["status_callback"] = self.status_callback_url + reference
         return params
+
+    def _classify(self, status, code, message) -> ProviderError:
+        return classify_twilio_error(status, code, message)
 
     def _call(self, operation, *, repeatable: bool = True):
         """Run one Twilio call, turning every failure into a classified ProviderError.

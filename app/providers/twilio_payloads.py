@@ -11,6 +11,7 @@ from app.providers.twilio import OPTED_OUT_CODE, twilio_status_to_ours
 
 INBOUND_MESSAGE, MESSAGE_STATUS = "message.inbound", "message.status"
 INBOUND_CALL, CALL_STATUS, RECORDING = "call.inbound", "call.status", "call.recording"
+TRANSCRIPTION = "call.transcription"  # <Record transcribeCallback>: it names the recording too
 FINAL_CALL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 # Where the webhook keeps our message reference from the status callback URL's query (`?ref=`).
 REFERENCE = "_reference"
@@ -23,6 +24,8 @@ class UnknownEvent(ValueError):
 def classify(params: dict) -> tuple[str, str]:
     """(event type, dedupe key) from the parameters. The key is Twilio's id plus the state it reports."""
     if call_sid := params.get("CallSid"):
+        if transcription_sid := params.get("TranscriptionSid"):  # before the recording: it carries RecordingSid
+            return TRANSCRIPTION, f"{call_sid}:transcription:{transcription_sid}"
         if recording_sid := _recording_sid(params):
             return RECORDING, f"{call_sid}:recording:{recording_sid}"
         status = params.get("CallStatus", "")
@@ -83,7 +86,14 @@ def _delivery_report(params: dict) -> DeliveryReport | None:
 def _call(event_type: str, params: dict) -> ProviderMessage:
     """A call, or news of it: one `voice` message per CallSid. Status and recording callbacks can
     overtake the call's first request, so each of them can start the message too."""
-    if event_type == RECORDING:
+    if event_type == TRANSCRIPTION:
+        # https://www.twilio.com/docs/voice/twiml/record#transcribecallback: TranscriptionStatus
+        # completed or failed; a failed one adds nothing. No RecordingUrl here: the recording's own
+        # report sets it (and the voicemail's length), in whichever order the two arrive.
+        text = (params.get("TranscriptionText") or "").strip()
+        completed = params.get("TranscriptionStatus") == "completed"
+        outcome = CallOutcome("voicemail", transcript=text if completed and text else None)
+    elif event_type == RECORDING:
         outcome = CallOutcome(
             "voicemail",
             recording_url=params.get("RecordingUrl"),

@@ -18,6 +18,7 @@ class ContactSchema(ContactSummarySchema):
     ghl_contact_id = ma.fields.String(allow_none=True)
     sms_opted_out = ma.fields.Boolean()
     sms_opted_out_at = UtcDateTime(allow_none=True)
+    calls_opted_out = ma.fields.Boolean(metadata={"description": "Asked not to be called: click-to-call refuses."})
     inserted_at = UtcDateTime()
     updated_at = UtcDateTime()
 
@@ -28,6 +29,7 @@ class ContactUpdateSchema(StrictSchema):
     phone = Phone(allow_none=True)
     email = ma.fields.Email(allow_none=True, validate=fits(Contact.email))
     sms_opted_out = ma.fields.Boolean()
+    calls_opted_out = ma.fields.Boolean()
 
 
 class ContactCreateSchema(ContactUpdateSchema):

@@ -25,7 +25,11 @@ class MessageSchema(ma.Schema):
     delivery_status = ma.fields.String(metadata={"enum": list(DELIVERY_STATUSES)})
     ghl_message_id = ma.fields.String(allow_none=True)
     call_duration_seconds = ma.fields.Integer(allow_none=True)
-    recording_url = ma.fields.String(allow_none=True)
+    recording_url = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "The provider's URL; the app plays GET /api/v1/messages/:id/recording instead."},
+    )
+    transcript = ma.fields.String(allow_none=True, metadata={"description": "A voicemail's words, when transcribed."})
     attachments = ma.fields.List(ma.fields.Nested(AttachmentSchema))
     error_code = ma.fields.String(allow_none=True)
     error_message = ma.fields.String(allow_none=True)
@@ -126,11 +130,19 @@ class MessageCreateSchema(StrictSchema):
         validate=ma.validate.Length(max=MAX_MEDIA),
         metadata={"description": f"Up to {MAX_MEDIA} public https URLs (images, PDFs...): sent as MMS."},
     )
+    upload_ids = ma.fields.List(
+        Id(),
+        load_default=list,
+        validate=ma.validate.Length(max=MAX_MEDIA),
+        metadata={"description": "Ids from POST /api/v1/uploads: sent as MMS (5 MB together)."},
+    )
 
     @ma.validates_schema
     def has_content(self, data, **kwargs):
-        if not data.get("message", "").strip() and not data.get("media_urls"):
-            raise ma.ValidationError("A message needs text or media_urls.", "message")
+        if not data.get("message", "").strip() and not data.get("media_urls") and not data.get("upload_ids"):
+            raise ma.ValidationError("A message needs text, media_urls or upload_ids.", "message")
+        if len(data.get("media_urls", [])) + len(data.get("upload_ids", [])) > MAX_MEDIA:
+            raise ma.ValidationError(f"At most {MAX_MEDIA} media_urls and upload_ids together.", "upload_ids")
 
 
 class SendSchema(MessageCreateSchema):

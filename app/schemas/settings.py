@@ -19,6 +19,7 @@ class MessagingSettingsSchema(ma.Schema):
     twilio_account_sid_set = ma.fields.Boolean()
     twilio_auth_token_set = ma.fields.Boolean()
     forwarding_phone_number = ma.fields.String(allow_none=True)
+    record_calls = ma.fields.Boolean()
     webhook_urls = ma.fields.Dict(
         keys=ma.fields.String(), values=ma.fields.String(), metadata={"description": "URLs to enter at the provider."}
     )
@@ -69,6 +70,9 @@ class MessagingSettingsUpdateSchema(StrictSchema):
     )
     forwarding_phone_number = Phone(
         allow_none=True, metadata={"description": "Inbound calls ring this number; without one they go to voicemail."}
+    )
+    record_calls = ma.fields.Boolean(
+        metadata={"description": "Record calls placed from the app; the customer hears a recording notice first."}
     )
 
 

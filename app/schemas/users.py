@@ -1,7 +1,7 @@
 import marshmallow as ma
 
 from app.models import ApiToken, User
-from app.schemas.common import Id, StrictSchema, UtcDateTime, fits
+from app.schemas.common import Id, Phone, StrictSchema, UtcDateTime, fits
 
 
 class UserSchema(ma.Schema):
@@ -9,6 +9,13 @@ class UserSchema(ma.Schema):
     name = ma.fields.String()
     email = ma.fields.String()
     role = ma.fields.String()
+    phone = ma.fields.String(allow_none=True, metadata={"description": "Click-to-call rings this phone first."})
+
+
+class UserUpdateSchema(StrictSchema):
+    phone = Phone(
+        required=True, allow_none=True, metadata={"description": "Your own phone (E.164), rung first by click-to-call."}
+    )
 
 
 class TenantSummarySchema(ma.Schema):

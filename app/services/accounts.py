@@ -70,6 +70,14 @@ def list_users(tenant: Tenant) -> list[User]:
 
 
 @use_case
+def set_phone(tenant: Tenant, user_id: int, phone: str | None) -> User:
+    """Set a user's own phone (click-to-call rings it first); None clears it."""
+    user = get_user(tenant, user_id)
+    user.phone = phone
+    return user
+
+
+@use_case
 def issue_token(user: User, name: str = "api") -> str:
     """Create a token for `user` and return it. Only its hash is kept: this is the one chance to see it."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)

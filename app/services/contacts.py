@@ -141,6 +141,9 @@ def _apply(contact: Contact, fields: dict) -> None:
             setattr(contact, key, fields[key])
     if "sms_opted_out" in fields:
         set_opt_out(contact, fields["sms_opted_out"])
+    if "calls_opted_out" in fields:  # the customer asked not to be called (texts are separate: STOP)
+        opted_out = fields["calls_opted_out"]
+        contact.calls_opted_out_at = (contact.calls_opted_out_at or utcnow()) if opted_out else None
 
 
 def set_opt_out(contact: Contact, opted_out: bool) -> None:

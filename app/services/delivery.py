@@ -67,6 +67,10 @@ def send_pending_message(tenant_id: int, message_id: int) -> str:
     message = db.session.get(Message, message_id)
     conversation = db.session.get(Conversation, message.conversation_id)
     contact = db.session.get(Contact, conversation.contact_id) if conversation.contact_id else None
+    if message.channel == "voice":  # a click-to-call: placed, not sent (issue 13)
+        from app.services.calls import place_claimed_call  # calls -> messages -> delivery: import here
+
+        return place_claimed_call(message, conversation, contact)
     if contact is not None and contact.sms_opted_out and message.channel in OPT_OUT_CHANNELS:
         # Their STOP arrived while the message waited for a worker or a retry: honour it.
         return _fail(message, ProviderError("The contact has opted out (STOP).", code="opted_out"), contact)
@@ -285,6 +289,7 @@ def poll_statuses() -> int:
         .where(
             Message.direction == "outbound",
             Message.delivery_status == SENT,
+            Message.channel != "voice",  # a call in progress is settled by its own reports (services/calls.py)
             Message.provider_message_id.is_not(None),
             Message.sent_at < poll_after,
             Message.sent_at > now - timedelta(seconds=config["STATUS_POLL_GIVE_UP_SECONDS"]),

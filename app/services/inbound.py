@@ -152,8 +152,16 @@ def apply_call_outcome(message: Message, call: CallOutcome) -> None:
     keeps_voicemail = message.recording_url is not None and call.recording_url is None
     if call.recording_url:
         message.recording_url = call.recording_url
-    if (text := call_text(call)) and not keeps_voicemail:
-        message.body = text
+    message.transcript = call.transcript or message.transcript
+    text = call_text(call)
+    if not text or keeps_voicemail:
+        text = message.body.split(TRANSCRIPT_SEPARATOR, 1)[0] if message.transcript else message.body
+    # A voicemail's body is "Voicemail, N s: <its words>", so the inbox preview and the push show them.
+    heard = message.transcript if message.recording_url and message.transcript else None
+    message.body = f"{text}{TRANSCRIPT_SEPARATOR}{heard}" if heard else text
+
+
+TRANSCRIPT_SEPARATOR = ": "  # never in a call's own text below
 
 
 def call_text(call: CallOutcome) -> str | None:

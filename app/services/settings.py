@@ -27,6 +27,7 @@ PLAIN = (
     "twilio_phone_number",
     "twilio_messaging_service_sid",
     "forwarding_phone_number",
+    "record_calls",
 )
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import Contact, Conversation, Message, Tenant
 from app.phones import InvalidPhoneNumber, normalize_phone
-from app.providers import twilio_payloads
+from app.providers import twilio_call_payloads, twilio_payloads
 from app.providers.base import DeliveryReport
 from app.providers.twilio_payloads import (  # the webhook view's words for what Twilio sent
     INBOUND_CALL,  # noqa: F401
@@ -21,6 +21,7 @@ from app.providers.twilio_payloads import (  # the webhook view's words for what
     UnknownEvent,
     classify,  # noqa: F401
 )
+from app.services.calls import apply_placed_call_report
 from app.services.contacts import resolve_contact, set_opt_out
 from app.services.delivery_status import apply_delivery_report
 from app.services.inbound import record_reported
@@ -93,6 +94,8 @@ def _involved(tenants: list[Tenant], params: dict) -> list[Tenant]:
 
 @use_case
 def handle_twilio_event(tenant: Tenant, event_type: str, params: dict) -> None:
+    if event_type in twilio_call_payloads.EVENT_TYPES:  # a call we placed (services/calls.py)
+        return apply_placed_call_report(tenant, twilio_call_payloads.translate(event_type, params))
     event = twilio_payloads.translate(event_type, params)
     if event is None:
         return

@@ -104,6 +104,9 @@ def _voicemail() -> VoiceResponse:
         action=_url("/webhooks/twilio/voice/recorded"),
         recording_status_callback=_url("/webhooks/twilio/voice/recording"),
         recording_status_callback_event="completed",
+        # Twilio transcribes recordings of up to 2 minutes (max_length above); the text becomes the body.
+        transcribe=True,
+        transcribe_callback=_url("/webhooks/twilio/voice/transcription"),
     )
     return response
 

@@ -140,5 +140,6 @@ def test_me_describes_the_caller_and_their_account(api, admin, tenant):
         "name": admin.name,
         "email": "admin@acme.test",
         "role": "admin",
+        "phone": None,
         "tenant": {"id": tenant.id, "name": "Acme", "sms_provider": None},
     }

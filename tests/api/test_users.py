@@ -16,7 +16,7 @@ def test_users_lists_only_the_callers_account(api, tenant, admin, staff, other_t
 def test_users_never_carry_a_password_hash(api, admin):
     [user] = api.get("/api/v1/users").json["data"]
 
-    assert set(user) == {"id", "name", "email", "role"}
+    assert set(user) == {"id", "name", "email", "role", "phone"}
 
 
 def test_staff_may_list_their_colleagues(staff_api, admin, staff):
