@@ -917,7 +917,9 @@ def settle_sends(scenario: Scenario, records: list[dict]) -> dict:
             rows = {row[0]: row[1:] for row in found}
         except psycopg.Error:
             db_errors += 1
-        unfinished = [b for b in accepted if (rows.get(b) or (None,))[0] not in FINAL]
+        # an API error whose message was stored anyway is waited for too: does it go out?
+        waited = list(accepted) + [r["body"] for r in errors if r["body"] in rows]
+        unfinished = [b for b in waited if (rows.get(b) or (None,))[0] not in FINAL]
         if not unfinished or time.time() > deadline:
             break
         time.sleep(1)
