@@ -36,22 +36,30 @@ def _fresh_database_connections(**kwargs):
         db.engine.dispose(close=False)
 
 
-def _restore_unacked_or_leave_them(restore):
-    """kombu 5.7 restores a lost connection's unacknowledged tasks through the connection it just
-    lost, raising AttributeError ('NoneType' object has no attribute 'hostname'); uncaught, it ends
-    the worker, which then sends nothing until restarted by hand. The tasks are still in Redis'
-    unacked set (redelivered after the visibility timeout) and our sweepers re-enqueue their work
-    within a minute, so the worker logs it and carries on reconnecting."""
+def _survives_a_lost_connection(operation, *, errors=(AttributeError,), forget_delivered: bool = False):
+    """kombu 5.7 restores, acknowledges and rejects tasks through the Redis connection it has just
+    lost, raising AttributeError ('NoneType' object has no attribute 'hostname' / 'client');
+    uncaught, that ends or wedges the worker, which then sends nothing until restarted by hand
+    (issue 10). The task stays in Redis' unacked set (delivered again after the visibility timeout,
+    and harmless then: the claim) and our sweepers re-enqueue its work within a minute, so the
+    worker logs it and carries on reconnecting."""
 
     def guarded(self, *args, **kwargs):
         try:
-            return restore(self, *args, **kwargs)
-        except (AttributeError, redis.RedisError) as exc:
-            log.warning("celery.restore-unacked-failed", extra={"error": exc.__class__.__name__})
-            self._delivered.clear()
+            return operation(self, *args, **kwargs)
+        except errors as exc:
+            log.warning(
+                "celery.broker-call-failed", extra={"call": operation.__name__, "error": exc.__class__.__name__}
+            )
+            if forget_delivered:
+                self._delivered.clear()
             return None
 
     return guarded
 
 
-QoS.restore_unacked = _restore_unacked_or_leave_them(QoS.restore_unacked)
+QoS.restore_unacked = _survives_a_lost_connection(
+    QoS.restore_unacked, errors=(AttributeError, redis.RedisError), forget_delivered=True
+)
+QoS.ack = _survives_a_lost_connection(QoS.ack)
+QoS.reject = _survives_a_lost_connection(QoS.reject)

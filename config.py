@@ -96,7 +96,7 @@ class Config:
     SEND_BACKOFF_MAX_SECONDS = float(os.environ.get("SEND_BACKOFF_MAX_SECONDS", "600"))
     SWEEP_GRACE_SECONDS = _int("SWEEP_GRACE_SECONDS", 30)  # pending and unclaimed this long: re-enqueue
     # Queued this long ago and still unclaimed: the task was lost (a duplicate is harmless: the claim).
-    SWEEP_REQUEUE_AFTER_SECONDS = _int("SWEEP_REQUEUE_AFTER_SECONDS", 60)
+    SWEEP_REQUEUE_AFTER_SECONDS = _int("SWEEP_REQUEUE_AFTER_SECONDS", 30)
     # Claimed this long ago with no outcome: its worker died; ask the provider whether it took it.
     # Must exceed the longest provider call (PROVIDER_TIMEOUT_SECONDS, per request).
     SEND_CLAIM_TIMEOUT_SECONDS = _int("SEND_CLAIM_TIMEOUT_SECONDS", 60)
@@ -112,8 +112,8 @@ class Config:
     )
     GHL_WEBHOOK_RSA_PUBLIC_KEY = os.environ.get("GHL_WEBHOOK_RSA_PUBLIC_KEY", GHL_RSA_PUBLIC_KEY)
     GHL_WEBHOOK_MAX_AGE_SECONDS = _int("GHL_WEBHOOK_MAX_AGE_SECONDS", 300)
-    WEBHOOK_RETRY_AFTER_SECONDS = _int("WEBHOOK_RETRY_AFTER_SECONDS", 60)  # a failed or unqueued event is retried
-    WEBHOOK_REQUEUE_AFTER_SECONDS = _int("WEBHOOK_REQUEUE_AFTER_SECONDS", 60)  # queued or taken, never finished
+    WEBHOOK_RETRY_AFTER_SECONDS = _int("WEBHOOK_RETRY_AFTER_SECONDS", 20)  # a failed or unqueued event is retried
+    WEBHOOK_REQUEUE_AFTER_SECONDS = _int("WEBHOOK_REQUEUE_AFTER_SECONDS", 30)  # queued or taken, never finished
     WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 5)
     SIMULATOR_DELAY_SECONDS = float(os.environ.get("SIMULATOR_DELAY_SECONDS", "2"))
 

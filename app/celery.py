@@ -55,6 +55,17 @@ def enqueue_instead(recorder: Callable | None) -> None:
     _instead = recorder
 
 
+def redis_recently_failed() -> bool:
+    """Whether a call to Redis (the broker, the live bus) failed moments ago: skip it rather than
+    make every request wait out the socket timeout again; what was skipped is swept up later."""
+    return time.monotonic() < _broker_down_until
+
+
+def redis_failed() -> None:
+    global _broker_down_until
+    _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+
+
 def broker_was_emptied(observer: str) -> bool:
     """Whether Redis lost everything since `observer` last asked (restarted without persistence):
     every task queued before is gone, however recently. A key each observer sets once per Redis life."""
@@ -85,14 +96,13 @@ def enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
             return False
         task.apply(args=args)
         return True
-    global _broker_down_until
-    if time.monotonic() < _broker_down_until:
+    if redis_recently_failed():
         return False  # the broker failed moments ago: don't make every request wait for it again
     try:
         # retry=False: when Redis is down, fail fast instead of holding the API request.
         celery_app.send_task(task_name, args=args, countdown=countdown, retry=False)
         return True
     except Exception:  # kombu raises several unrelated types for an unreachable broker
-        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+        redis_failed()
         log.warning("celery.enqueue-failed", extra={"task": task_name})
         return False

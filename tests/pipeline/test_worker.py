@@ -192,10 +192,12 @@ def test_the_worker_survives_redis_stopping_while_it_holds_unacknowledged_sends(
         assert worker.process.poll() is None, worker.output()[-4000:]
         redis_server.start()
         broker_pause_over()
-        assert enqueue(jobs.SWEEP_UNSENT)
 
-        for message_id in ids:
-            status_becomes(message_id, "sent", timeout=60)
+        def all_sent_as_beat_sweeps() -> bool:  # beat sends the sweep every 15 s; here every 2
+            enqueue(jobs.SWEEP_UNSENT)
+            return all(stored(message_id).delivery_status == "sent" for message_id in ids)
+
+        wait_until(all_sent_as_beat_sweeps, timeout=60, interval=2, what="every held message to be sent")
         assert worker.process.poll() is None
         assert sorted(len(fake_twilio.bodies(f"held {index}")) for index in range(6)) == [1] * 6
     finally:
