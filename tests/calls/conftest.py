@@ -1,6 +1,9 @@
 """Fixtures for click-to-call and media: a Twilio tenant, staff with a phone, a fake that places calls."""
 
+from urllib.parse import urlsplit
+
 import pytest
+import responses
 from flask import current_app
 
 import tasks.messages  # noqa: F401  (registers the send task, which places calls)
@@ -80,3 +83,15 @@ def caller(use_provider) -> FakeCaller:
 @pytest.fixture
 def conversation(tenant, john):
     return factories.make_conversation(tenant=tenant, channel="voice", contact=john)
+
+
+@pytest.fixture
+def fake_twilio():
+    """Twilio's media and recording URLs, answered as a test scripts them (responses)."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+def on_fake_twilio(url: str) -> str:
+    """A Twilio URL as the adapter requests it: on the configured base URL."""
+    return current_app.config["TWILIO_API_BASE_URL"].rstrip("/") + urlsplit(url).path

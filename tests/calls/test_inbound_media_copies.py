@@ -1,7 +1,5 @@
 """Inbound media copied into our storage, so a customer's photo outlives Twilio's retention."""
 
-from urllib.parse import urlsplit
-
 import pytest
 import responses
 from flask import current_app
@@ -11,20 +9,11 @@ from app.extensions import db
 from app.models import Message
 from app.services import media_copies
 from tests import factories
+from tests.calls.conftest import on_fake_twilio
 from tests.webhooks import payloads
 
 PHOTO = f"https://api.twilio.com/2010-04-01/Accounts/{payloads.ACCOUNT_SID}/Messages/MM1/Media/ME1"
 JPEG = b"\xff\xd8\xff\xe0" + bytes(1000)
-
-
-@pytest.fixture
-def fake_twilio():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
-
-
-def on_twilio(url: str) -> str:
-    return current_app.config["TWILIO_API_BASE_URL"].rstrip("/") + urlsplit(url).path
 
 
 @pytest.fixture
@@ -44,7 +33,7 @@ def sweep_and_copy(queue) -> list:
 
 
 def test_a_photo_is_copied_and_still_served_after_twilio_deleted_it(api, mms, queue, fake_twilio):
-    fake_twilio.get(on_twilio(PHOTO), body=JPEG, headers={"Content-Type": "image/jpeg"})
+    fake_twilio.get(on_fake_twilio(PHOTO), body=JPEG, headers={"Content-Type": "image/jpeg"})
 
     assert sweep_and_copy(queue) == ["copied"]
 
@@ -52,20 +41,20 @@ def test_a_photo_is_copied_and_still_served_after_twilio_deleted_it(api, mms, qu
     assert mms.media_copied_at is not None
     assert mms.attachments[0]["stored_key"] == f"inbound/{mms.tenant_id}/{mms.id}/0"
     assert mms.attachments[0]["url"] == PHOTO  # the provider's URL stays, for the record
-    fake_twilio.replace(responses.GET, on_twilio(PHOTO), status=404)
+    fake_twilio.replace(responses.GET, on_fake_twilio(PHOTO), status=404)
     response = api.get(f"/api/v1/messages/{mms.id}/media/0")
     assert (response.status_code, response.data, response.mimetype) == (200, JPEG, "image/jpeg")
 
 
 def test_a_copied_message_is_not_taken_again(mms, queue, fake_twilio):
-    fake_twilio.get(on_twilio(PHOTO), body=JPEG, headers={"Content-Type": "image/jpeg"})
+    fake_twilio.get(on_fake_twilio(PHOTO), body=JPEG, headers={"Content-Type": "image/jpeg"})
     sweep_and_copy(queue)
 
     assert sweep_and_copy(queue) == []
 
 
 def test_a_provider_hiccup_leaves_the_copy_for_a_later_sweep(mms, queue, fake_twilio):
-    fake_twilio.get(on_twilio(PHOTO), status=503)
+    fake_twilio.get(on_fake_twilio(PHOTO), status=503)
 
     assert sweep_and_copy(queue) == ["retry-later"]
 
@@ -75,7 +64,7 @@ def test_a_provider_hiccup_leaves_the_copy_for_a_later_sweep(mms, queue, fake_tw
 
 
 def test_a_file_twilio_no_longer_has_is_marked_and_not_retried(mms, queue, fake_twilio):
-    fake_twilio.get(on_twilio(PHOTO), status=404)
+    fake_twilio.get(on_fake_twilio(PHOTO), status=404)
 
     assert sweep_and_copy(queue) == ["copied"]
 

@@ -5,27 +5,16 @@ import base64
 from urllib.parse import urlsplit
 
 import pytest
-import responses
-from flask import current_app
 
 from app.extensions import db
 from tests import factories
 from tests.api.helpers import error_of
+from tests.calls.conftest import on_fake_twilio
 from tests.webhooks import payloads
 
 AUDIO = bytes(range(256)) * 40  # 10,240 bytes
 RECORDING = f"https://api.twilio.com/2010-04-01/Accounts/{payloads.ACCOUNT_SID}/Recordings/RE{'e5' * 16}"
 PHOTO = f"https://api.twilio.com/2010-04-01/Accounts/{payloads.ACCOUNT_SID}/Messages/MM1/Media/ME1"
-
-
-@pytest.fixture
-def fake_twilio():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
-
-
-def twilio_url(url: str) -> str:
-    return current_app.config["TWILIO_API_BASE_URL"].rstrip("/") + urlsplit(url).path
 
 
 @pytest.fixture
@@ -51,7 +40,7 @@ def serve_whole(fake_twilio, url, body=AUDIO, content_type="audio/mpeg"):
 
 class TestFetching:
     def test_the_recording_is_streamed_with_the_tenants_credentials(self, api, voicemail, fake_twilio):
-        serve_whole(fake_twilio, twilio_url(RECORDING) + ".mp3")
+        serve_whole(fake_twilio, on_fake_twilio(RECORDING) + ".mp3")
 
         response = api.get(f"/api/v1/messages/{voicemail.id}/recording")
 
@@ -64,7 +53,7 @@ class TestFetching:
         assert payloads.AUTH_TOKEN not in response.get_data(as_text=False).decode("latin-1")
 
     def test_an_attachment_by_index(self, api, mms, fake_twilio):
-        serve_whole(fake_twilio, twilio_url(PHOTO), body=b"\xff\xd8\xffjpeg", content_type="image/jpeg")
+        serve_whole(fake_twilio, on_fake_twilio(PHOTO), body=b"\xff\xd8\xffjpeg", content_type="image/jpeg")
 
         response = api.get(f"/api/v1/messages/{mms.id}/media/0")
 
@@ -72,7 +61,7 @@ class TestFetching:
 
     def test_a_range_twilio_honours_is_passed_through(self, api, voicemail, fake_twilio):
         fake_twilio.get(
-            twilio_url(RECORDING) + ".mp3",
+            on_fake_twilio(RECORDING) + ".mp3",
             body=AUDIO[100:200],
             status=206,
             headers={"Content-Type": "audio/mpeg", "Content-Range": f"bytes 100-199/{len(AUDIO)}"},
@@ -91,7 +80,7 @@ class TestFetching:
     def test_a_range_is_served_even_when_the_provider_sends_the_whole_file(
         self, api, voicemail, fake_twilio, header, start, end
     ):
-        serve_whole(fake_twilio, twilio_url(RECORDING) + ".mp3")
+        serve_whole(fake_twilio, on_fake_twilio(RECORDING) + ".mp3")
 
         response = api.get(f"/api/v1/messages/{voicemail.id}/recording", headers={"Range": header})
 
@@ -101,7 +90,7 @@ class TestFetching:
         assert response.headers["Content-Length"] == str(end - start + 1)
 
     def test_a_range_past_the_end_is_416(self, api, voicemail, fake_twilio):
-        serve_whole(fake_twilio, twilio_url(RECORDING) + ".mp3")
+        serve_whole(fake_twilio, on_fake_twilio(RECORDING) + ".mp3")
 
         response = api.get(f"/api/v1/messages/{voicemail.id}/recording", headers={"Range": "bytes=99999-"})
 
@@ -113,7 +102,7 @@ class TestFetching:
         assert response.status_code == 422
 
     def test_a_file_twilio_deleted_is_404(self, api, voicemail, fake_twilio):
-        fake_twilio.get(twilio_url(RECORDING) + ".mp3", status=404)
+        fake_twilio.get(on_fake_twilio(RECORDING) + ".mp3", status=404)
 
         response = api.get(f"/api/v1/messages/{voicemail.id}/recording")
 
@@ -157,7 +146,7 @@ class TestSignedLinks:
         return f"{url.path}?{url.query}"
 
     def test_a_link_streams_without_the_bearer_header_with_range(self, api, client, voicemail, fake_twilio):
-        serve_whole(fake_twilio, twilio_url(RECORDING) + ".mp3")
+        serve_whole(fake_twilio, on_fake_twilio(RECORDING) + ".mp3")
         link = self.link(api, f"/api/v1/messages/{voicemail.id}/recording/link")
 
         response = client.get(link, headers={"Range": "bytes=0-9"})
