@@ -7,12 +7,15 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.log_format import configure_logging
 from app.startup import check_configuration
-from config import Config
+from config import Config, engine_options
 
 
 def create_app(config: object | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)  # an API: nothing to serve from app/static
     app.config.from_object(config or Config())
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+        app.config["SQLALCHEMY_DATABASE_URI"], app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    )
     check_configuration(app.config)  # production without real keys stops here, saying how to make them
     if hops := app.config["PROXY_HOPS"]:
         # Behind Heroku's router or another proxy: the client's address, scheme and host (Twilio signs those).

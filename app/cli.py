@@ -49,6 +49,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(ghl)
     app.cli.add_command(periodic_jobs)
     app.cli.add_command(push)
+    app.cli.add_command(recount_unread)
 
 
 @click.group(cls=OperatorGroup, help="Manage tenants (accounts).")
@@ -156,6 +157,18 @@ def sync_ghl(tenant_id, max_conversations, restart):
     with sync_progress(max_conversations):
         state = sync_tenant_waiting(tenant_id, max_conversations=max_conversations, restart=restart)
     click.echo(f"Imported {state['conversations']} conversations, {state['messages']} messages seen.")
+
+
+@click.command("recount-unread")
+@click.option("--tenant-id", type=int, help="Only this tenant (default: all).")
+def recount_unread(tenant_id):
+    """Count unread messages again from the messages themselves (after a bulk load that bypassed the
+    triggers, or a repair); the counts are otherwise kept exact by the database."""
+    from app.models.unread_triggers import recount_unread as recount
+
+    with db.engine.begin() as connection:
+        recount(connection, tenant_id)
+    click.echo("Unread counts recounted.")
 
 
 @click.command("periodic-jobs")

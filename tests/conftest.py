@@ -1,4 +1,5 @@
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import celery as app_celery
@@ -23,6 +24,9 @@ def db(app):
     with app.app_context():
         connection = _db.engine.connect()
         outer = connection.begin()
+        # Deferred triggers (the unread tallies) fire at a real COMMIT, which never comes here: run
+        # them as each statement ends instead. tests/test_unread_counts.py covers real commits.
+        connection.execute(sa.text("SET CONSTRAINTS ALL IMMEDIATE"))
         original_session = _db.session
         _db.session = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint"))
         try:

@@ -15,8 +15,8 @@ blp.before_request(require_bearer_token)
 @blp.response(200, envelope(ContactSchema, many=True))
 def list_contacts(query):
     """Contacts by name, filtered by `search` over name, phone and email."""
-    rows, total = contacts.list_contacts(g.tenant, **query)
-    return page(rows, total, limit=query["limit"], offset=query["offset"])
+    found = contacts.list_contacts(g.tenant, **query)
+    return page(found.rows, found.total, limit=query["limit"], offset=query["offset"])
 
 
 @blp.post("/contacts")

@@ -9,6 +9,7 @@ from app.schemas.conversations import (
     ConversationDetailSchema,
     ConversationListQuery,
     ConversationSchema,
+    ConversationsMetaSchema,
     ConversationUpdateSchema,
     IdempotencyHeaders,
     MessageCreateSchema,
@@ -43,11 +44,11 @@ def _sent(sent: messages.Sent):
 
 @blp.get("/conversations")
 @blp.arguments(ConversationListQuery, location="query")
-@blp.response(200, envelope(ConversationSchema, many=True))
+@blp.response(200, envelope(ConversationSchema, many=True, meta=ConversationsMetaSchema))
 def list_conversations(query):
     """Conversations, newest activity first, each with its contact, last message and unread count."""
-    rows, total = conversations.list_conversations(g.tenant, **query)
-    return page(rows, total, limit=query["limit"], offset=query["offset"])
+    found = conversations.list_conversations(g.tenant, **query)
+    return page(found.rows, found.total, limit=query["limit"], offset=query["offset"], next_before=found.next_before)
 
 
 @blp.post("/conversations")

@@ -32,6 +32,28 @@ def partial_index(name: str, *columns: str, where: str, unique: bool = False) ->
     return sa.Index(name, *columns, unique=unique, postgresql_where=sa.text(where), sqlite_where=sa.text(where))
 
 
+def search_text(*fields: str | tuple[str, ...]) -> str:
+    """SQL for a generated column that joins `fields` for substring search.
+
+    ` | ` keeps fields apart; the columns of a tuple are joined by a space ("first last" matches).
+    """
+
+    def field(columns):
+        return " || ' ' || ".join(
+            f"coalesce({column}, '')" for column in (columns if isinstance(columns, tuple) else (columns,))
+        )
+
+    return " || ' | ' || ".join(field(columns) for columns in fields)
+
+
+def trigram_index(name: str, column: str) -> sa.Index:
+    """A pg_trgm GIN index: `ILIKE '%text%'` on `column` without reading the table (PostgreSQL only;
+    SQLite, for development, scans)."""
+    return sa.Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"}).ddl_if(
+        dialect="postgresql"
+    )
+
+
 def tenant_fk() -> Mapped[int]:
     # No index of its own: each table leads its composite indexes with tenant_id instead.
     return mapped_column(BigId, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)

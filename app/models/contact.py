@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, synonym
 
 from app.extensions import db
-from app.models.base import TenantOwned, Timestamps, partial_index
+from app.models.base import TenantOwned, Timestamps, partial_index, search_text, trigram_index
 
 
 class Contact(TenantOwned, Timestamps, db.Model):
@@ -21,6 +21,7 @@ class Contact(TenantOwned, Timestamps, db.Model):
             where="ghl_contact_id IS NOT NULL",
             unique=True,
         ),
+        trigram_index("ix_contacts_search_trgm", "search_text"),
     )
 
     first_name: Mapped[str | None] = mapped_column(sa.String(100))
@@ -33,6 +34,11 @@ class Contact(TenantOwned, Timestamps, db.Model):
     provider_contact_id = synonym("ghl_contact_id")
     # Set when the contact texts STOP (or the provider says they did); cleared by START.
     sms_opted_out_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    # What `search=` matches (name, email, phone), in one column a trigram index serves.
+    search_text: Mapped[str] = mapped_column(
+        sa.Text, sa.Computed(search_text(("first_name", "last_name"), "email", "phone"), persisted=True)
+    )
 
     # Set when the contact asked not to be called (staff record it): click-to-call refuses them.
     # Separate from texts: STOP is a texting keyword and says nothing about calls.

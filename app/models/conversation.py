@@ -6,12 +6,26 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 
 from app.extensions import db
-from app.models.base import BigId, JsonDoc, TenantOwned, Timestamps, partial_index
+from app.models.base import (
+    BigId,
+    JsonDoc,
+    TenantOwned,
+    Timestamps,
+    partial_index,
+    search_text,
+    trigram_index,
+    utcnow,
+)
 
 CHANNELS = ("sms", "voice", "email", "web", "whatsapp")
 PROVIDER_CHANNELS = ("sms", "voice", "whatsapp")  # need Twilio or GHL to reach anyone
 OPT_OUT_CHANNELS = ("sms", "whatsapp")  # where a contact's STOP applies
 STATUSES = ("open", "closed", "archived")
+
+
+def activity_index(name: str, *columns: str) -> sa.Index:
+    """The inbox order (newest activity first, id breaking ties) after a tenant and optional filters."""
+    return sa.Index(name, "tenant_id", *columns, sa.text("last_message_at DESC"), sa.text("id DESC"))
 
 
 def new_visitor_token() -> str:
@@ -33,11 +47,22 @@ class Conversation(TenantOwned, Timestamps, db.Model):
     __tablename__ = "conversations"
     __table_args__ = (
         # The inbox: a tenant's conversations, newest activity first, optionally by status/channel.
-        sa.Index("ix_conversations_tenant_activity", "tenant_id", sa.text("last_message_at DESC"), sa.text("id DESC")),
-        sa.Index("ix_conversations_tenant_status_activity", "tenant_id", "status", sa.text("last_message_at DESC")),
-        sa.Index("ix_conversations_tenant_channel", "tenant_id", "channel"),
+        # Each filter the app uses has an index that also orders its page, so a page (and the keyset
+        # cursor after it) reads only its own rows, however large the tenant.
+        activity_index("ix_conversations_tenant_activity"),
+        activity_index("ix_conversations_tenant_status_activity", "status"),
+        activity_index("ix_conversations_tenant_channel_activity", "channel"),
+        activity_index("ix_conversations_tenant_assignee_activity", "assigned_to"),
         sa.Index("ix_conversations_tenant_contact", "tenant_id", "contact_id"),
-        sa.Index("ix_conversations_tenant_assignee", "tenant_id", "assigned_to"),
+        # Badges per assignee read only the conversations with something unread.
+        partial_index(
+            "ix_conversations_unread",
+            "tenant_id",
+            "assigned_to",
+            "unread_count",
+            where="unread_count > 0 AND status <> 'archived'",
+        ),
+        trigram_index("ix_conversations_search_trgm", "search_text"),
         # At most one open conversation per contact and channel, so two racing sends or inbound
         # messages for the same contact cannot fork the thread.
         partial_index(
@@ -62,10 +87,18 @@ class Conversation(TenantOwned, Timestamps, db.Model):
     provider_conversation_id = synonym("ghl_conversation_id")
     contact_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("contacts.id", ondelete="SET NULL"))
     assigned_to: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("users.id", ondelete="SET NULL"))
-    last_message_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    last_message_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
     # Kept by the service with last_message_at, so a list shows previews without a query per row.
     last_message_id: Mapped[int | None] = mapped_column(
         BigId, sa.ForeignKey("messages.id", ondelete="SET NULL", use_alter=True, name="fk_conversations_last_message")
+    )
+    # Inbound messages nobody has read. Kept by database triggers on messages (migration 0009a), so
+    # no code path (a webhook, the GHL sync, a bulk read) can leave it wrong; the ORM only reads it.
+    unread_count: Mapped[int] = mapped_column(sa.Integer, nullable=False, server_default="0", default=0)
+    # What `search=` matches for a web visitor or a phone thread, in one column a trigram index serves.
+    search_text: Mapped[str] = mapped_column(
+        sa.Text,
+        sa.Computed(search_text("visitor_name", "visitor_email", "visitor_phone", "phone_number"), persisted=True),
     )
     # "metadata" is reserved on declarative classes, hence the attribute name.
     meta: Mapped[dict] = mapped_column("metadata", JsonDoc, nullable=False, default=dict)

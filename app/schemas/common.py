@@ -191,7 +191,11 @@ class PageQuery(QuerySchema):
 
 
 class PageMetaSchema(ma.Schema):
-    total = ma.fields.Integer()
+    total = ma.fields.Integer(
+        metadata={
+            "description": "Rows matching, counted up to 1,000 past this page: a larger list shows that lower bound."
+        }
+    )
     limit = ma.fields.Integer()
     offset = ma.fields.Integer()
 

@@ -2,7 +2,18 @@ import marshmallow as ma
 
 from app.models.conversation import CHANNELS, STATUSES, Conversation
 from app.models.message import DELIVERY_STATUSES
-from app.schemas.common import EdgeSchema, Id, JsonObject, PageQuery, Phone, QueryId, StrictSchema, UtcDateTime, fits
+from app.schemas.common import (
+    EdgeSchema,
+    Id,
+    JsonObject,
+    PageMetaSchema,
+    PageQuery,
+    Phone,
+    QueryId,
+    StrictSchema,
+    UtcDateTime,
+    fits,
+)
 from app.schemas.contacts import SEARCH_MAX_LENGTH, ContactSummarySchema
 
 MESSAGE_MAX_LENGTH = 1600  # Twilio's Body limit; GHL's SMS limit is the same order
@@ -80,6 +91,21 @@ class ConversationListQuery(PageQuery):
     contact_id = QueryId()
     assigned_to = QueryId()
     search = ma.fields.String(validate=ma.validate.Length(min=1, max=SEARCH_MAX_LENGTH))
+    before = ma.fields.String(
+        validate=[
+            ma.validate.Length(max=37),
+            ma.validate.Regexp(r"^\d{1,18}_\d{1,18}$", error="Not a cursor: pass meta.next_before as it came."),
+        ],
+        metadata={
+            "description": "The previous page's `meta.next_before`: continue after it (stable as new messages arrive)."
+        },
+    )
+
+
+class ConversationsMetaSchema(PageMetaSchema):
+    next_before = ma.fields.String(
+        allow_none=True, metadata={"description": "Pass as `before` for the next (older) page; null at the end."}
+    )
 
 
 class ConversationCreateSchema(StrictSchema):
@@ -184,10 +210,7 @@ class UnreadSchema(ma.Schema):
     by_channel = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
 
 
-class MessagesMetaSchema(ma.Schema):
-    total = ma.fields.Integer()
-    limit = ma.fields.Integer()
-    offset = ma.fields.Integer()
+class MessagesMetaSchema(PageMetaSchema):
     next_before = ma.fields.Integer(
         allow_none=True, metadata={"description": "Pass as `before` for the previous page; null at the start."}
     )

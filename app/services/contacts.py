@@ -24,13 +24,14 @@ def get_contact(tenant: Tenant, contact_id: int) -> Contact:
 
 
 def contact_search_clause(text: str):
-    """Match a contact by name, phone or email; digits typed any way match the stored E.164."""
-    full_name = sa.func.coalesce(Contact.first_name, "") + " " + sa.func.coalesce(Contact.last_name, "")
-    clauses = [contains(full_name, text), contains(Contact.email, text), contains(Contact.phone, text)]
+    """Match a contact by name, phone or email; digits typed any way match the stored E.164.
+
+    Both read `search_text`, so one trigram index serves them.
+    """
     digits = re.sub(r"\D", "", text)
-    if len(digits) >= 3 and not re.search(r"[A-Za-z@]", text):
-        clauses.append(contains(Contact.phone, digits, case_sensitive=True))
-    return sa.or_(*clauses)
+    if len(digits) >= 3 and digits != text and not re.search(r"[A-Za-z@]", text):
+        return sa.or_(contains(Contact.search_text, text), contains(Contact.search_text, digits, case_sensitive=True))
+    return contains(Contact.search_text, text)
 
 
 def list_contacts(tenant: Tenant, *, search: str | None = None, limit: int, offset: int):

@@ -4,20 +4,23 @@ Every change (create, update, assign, close, reopen, read) comes through here, w
 in the API, a webhook, a task or the CLI. Functions take the tenant and own the commit.
 """
 
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import ChannelUnavailable, Conflict
 from app.extensions import db
 from app.live import notify
-from app.models import Contact, Conversation, Message, Tenant
+from app.models import Contact, Conversation, Message, Tenant, UnreadTally
 from app.models.base import aware, utcnow
 from app.models.conversation import CHANNELS, PROVIDER_CHANNELS
 from app.services.accounts import get_user
 from app.services.contacts import contact_search_clause, get_contact, resolve_contact
 from app.services.delivery_status import mark_inbound_read
 from app.services.notifications import notify_assigned, notify_read
-from app.services.queries import contains, get_owned, page
+from app.services.queries import Page, contains, get_owned, keyset_page
 from app.services.unit_of_work import conversation_exists, use_case
 
 RECENT_MESSAGES = 50  # how many a conversation's detail view carries
@@ -35,32 +38,74 @@ def list_conversations(
     contact_id: int | None = None,
     assigned_to: int | None = None,
     search: str | None = None,
+    before: str | None = None,
     limit: int,
     offset: int,
-):
-    """A page of the tenant's conversations, newest activity first, with contact, preview and unread count."""
-    query = sa.select(Conversation).where(Conversation.tenant_id == tenant.id)
-    if channel:
-        query = query.where(Conversation.channel == channel)
-    if status:
-        query = query.where(Conversation.status == status)
-    if contact_id is not None:
-        query = query.where(Conversation.contact_id == contact_id)
-    if assigned_to is not None:
-        query = query.where(Conversation.assigned_to == assigned_to)
+) -> Page:
+    """A page of the tenant's conversations, newest activity first, with contact, preview and unread count.
+
+    `before` (the `next_before` of the previous page) continues after the last conversation seen,
+    stable while new messages reorder the inbox; `offset` still works. The page's ids are picked
+    first, from an index that orders them, and only those rows are loaded in full.
+    """
+    matching = sa.select(Conversation.id).where(Conversation.tenant_id == tenant.id)
+    for column, value in (
+        (Conversation.channel, channel),
+        (Conversation.status, status),
+        (Conversation.contact_id, contact_id),
+        (Conversation.assigned_to, assigned_to),
+    ):
+        if value is not None:
+            matching = matching.where(column == value)
     if search:
-        matching_contacts = sa.select(Contact.id).where(Contact.tenant_id == tenant.id, contact_search_clause(search))
-        query = query.where(
-            sa.or_(
-                Conversation.contact_id.in_(matching_contacts),
-                contains(Conversation.visitor_name, search),
-                contains(Conversation.visitor_email, search),
-                contains(Conversation.visitor_phone, search),
-                contains(Conversation.phone_number, search),
-            )
-        )
-    query = query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
-    return page(query, limit=limit, offset=offset)
+        matching = matching.where(Conversation.id.in_(_search_matches(tenant, search)))
+    if before is not None:
+        matching = matching.where(ActivityCursor.parse(before).key() > ACTIVITY_ORDER_KEY)
+    return keyset_page(
+        matching.order_by(Conversation.last_message_at.desc(), Conversation.id.desc()),
+        load=lambda ids: db.session.scalars(sa.select(Conversation).where(Conversation.id.in_(ids))).unique().all(),
+        cursor_of=lambda conversation: str(ActivityCursor.of(conversation)),
+        limit=limit,
+        offset=offset,
+    )
+
+
+def _search_matches(tenant: Tenant, text: str):
+    """Ids of conversations whose contact or visitor matches `text`: two trigram index lookups, united."""
+    contacts = sa.select(Contact.id).where(Contact.tenant_id == tenant.id, contact_search_clause(text))
+    by_contact = sa.select(Conversation.id).where(
+        Conversation.tenant_id == tenant.id, Conversation.contact_id.in_(contacts)
+    )
+    by_visitor = sa.select(Conversation.id).where(
+        Conversation.tenant_id == tenant.id, contains(Conversation.search_text, text)
+    )
+    return sa.union(by_contact, by_visitor)
+
+
+ACTIVITY_ORDER_KEY = sa.tuple_(Conversation.last_message_at, Conversation.id)
+
+
+@dataclass(frozen=True)
+class ActivityCursor:
+    """Where a page of the inbox ended: the last conversation's activity time and id, as `<micros>_<id>`."""
+
+    at: datetime
+    id: int
+
+    @classmethod
+    def of(cls, conversation: Conversation) -> "ActivityCursor":
+        return cls(aware(conversation.last_message_at), conversation.id)
+
+    @classmethod
+    def parse(cls, text: str) -> "ActivityCursor":
+        micros, _, conversation_id = text.partition("_")
+        return cls(datetime.fromtimestamp(0, UTC) + timedelta(microseconds=int(micros)), int(conversation_id))
+
+    def key(self):
+        return sa.tuple_(sa.literal(self.at, sa.DateTime(timezone=True)), sa.literal(self.id, sa.BigInteger))
+
+    def __str__(self) -> str:
+        return f"{(self.at - datetime.fromtimestamp(0, UTC)) // timedelta(microseconds=1)}_{self.id}"
 
 
 def recent_messages(conversation: Conversation, limit: int = RECENT_MESSAGES) -> list[Message]:
@@ -279,6 +324,7 @@ def mark_read(tenant: Tenant, conversation_id: int, *, up_to_message_id: int | N
     """Mark the conversation's unread inbound messages read (all, or up to one message). Returns how many."""
     conversation = get_conversation(tenant, conversation_id)
     marked = mark_inbound_read(tenant.id, conversation.id, up_to_message_id=up_to_message_id)
+    db.session.expire(conversation, ["unread_count"])  # the database's trigger changed it
     notify_read(conversation, marked)  # badges that counted these go down silently, after the commit
     if marked:
         notify.conversation_read(conversation)  # live streams
@@ -288,29 +334,19 @@ def mark_read(tenant: Tenant, conversation_id: int, *, up_to_message_id: int | N
 def unread_counts(tenant: Tenant) -> dict:
     """Unread inbound messages for the tenant's badges: in total, per channel, and conversations touched.
 
-    Archived conversations are out of the inbox, so they do not count.
+    Archived conversations are out of the inbox, so they do not count. Read from the tallies the
+    database keeps (app/models/unread_triggers.py): a few rows, whatever the tenant's history.
     """
-    rows = db.session.execute(
-        sa.select(
-            Conversation.channel,
-            sa.func.count(Message.id),
-            sa.func.count(sa.distinct(Message.conversation_id)),
+    tallies = db.session.execute(
+        sa.select(UnreadTally.channel, UnreadTally.messages, UnreadTally.conversations).where(
+            UnreadTally.tenant_id == tenant.id
         )
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(
-            Message.tenant_id == tenant.id,
-            Conversation.tenant_id == tenant.id,
-            Message.direction == "inbound",
-            Message.read_at.is_(None),
-            Conversation.status != "archived",
-        )
-        .group_by(Conversation.channel)
     ).all()
     by_channel = dict.fromkeys(CHANNELS, 0)
-    by_channel.update({channel: count for channel, count, _ in rows})
+    by_channel.update({channel: messages for channel, messages, _ in tallies})
     return {
         "total": sum(by_channel.values()),
-        "conversations": sum(conversations for _, _, conversations in rows),
+        "conversations": sum(conversations for _, _, conversations in tallies),
         "by_channel": by_channel,
     }
 
@@ -319,6 +355,8 @@ def append_message(conversation: Conversation, message: Message) -> None:
     """Add `message` and, unless it is older history (a backfill), make it the latest activity."""
     db.session.add(message)
     db.session.flush()
+    if message.direction == "inbound" and message.read_at is None:
+        db.session.expire(conversation, ["unread_count"])  # the database's trigger counted it
     first = conversation.last_message_id is None and conversation.last_message is None
     if first or aware(message.inserted_at) >= aware(conversation.last_message_at):
         conversation.last_message_at = message.inserted_at

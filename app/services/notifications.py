@@ -247,13 +247,10 @@ def badges_for(tenant_id: int, user_ids: list[int]) -> dict[int, int]:
     if not user_ids:
         return {}
     rows = db.session.execute(
-        sa.select(Conversation.assigned_to, sa.func.count(Message.id))
-        .join(Conversation, Conversation.id == Message.conversation_id)
+        sa.select(Conversation.assigned_to, sa.func.sum(Conversation.unread_count))
         .where(
-            Message.tenant_id == tenant_id,
             Conversation.tenant_id == tenant_id,
-            Message.direction == "inbound",
-            Message.read_at.is_(None),
+            Conversation.unread_count > 0,  # ix_conversations_unread: only conversations with something unread
             Conversation.status != "archived",
             sa.or_(Conversation.assigned_to.is_(None), Conversation.assigned_to.in_(user_ids)),
         )

@@ -1,5 +1,8 @@
 """Small query helpers every service shares."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 
 from app.errors import NotFound
@@ -24,11 +27,43 @@ def contains(column, text: str, *, case_sensitive: bool = False):
     return column.like(pattern, escape="\\") if case_sensitive else column.ilike(pattern, escape="\\")
 
 
-def page(query, *, limit: int, offset: int):
-    """(rows, total) for a select, in two statements whatever the page size."""
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
-    rows = db.session.scalars(query.limit(limit).offset(offset)).unique().all()
-    return rows, total
+# How far past a page a list's `total` counts. A list's cost must not grow with the tenant: beyond
+# this, `total` is a lower bound (offset + limit + COUNT_AHEAD), still past the page, so a client
+# paging by offset keeps going, and one using the cursor never needs it.
+COUNT_AHEAD = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list
+    total: int
+    next_before: str | None = None
+
+
+def page(query, *, limit: int, offset: int) -> Page:
+    """A page of a select's rows, with its `total` (see COUNT_AHEAD)."""
+    rows = db.session.scalars(query.limit(limit + 1).offset(offset)).unique().all()
+    return Page(rows[:limit], _total(query, rows, limit=limit, offset=offset))
+
+
+def keyset_page(
+    ids_query, *, load: Callable[[list], list], cursor_of: Callable[[object], str], limit: int, offset: int
+) -> Page:
+    """A page picked as ids first (`ids_query` selects only ids, in page order, from an index), then
+    only those rows loaded in full by `load`; `next_before` is `cursor_of` the last row when more follow.
+    """
+    ids = db.session.scalars(ids_query.limit(limit + 1).offset(offset)).all()
+    loaded = {row.id: row for row in load(ids[:limit])} if ids else {}
+    rows = [loaded[row_id] for row_id in ids[:limit]]
+    more = len(ids) > limit
+    return Page(rows, _total(ids_query, ids, limit=limit, offset=offset), cursor_of(rows[-1]) if more else None)
+
+
+def _total(query, fetched: list, *, limit: int, offset: int) -> int:
+    if len(fetched) <= limit and (fetched or offset == 0):
+        return offset + len(fetched)  # the page reached the end: no count needed
+    counted = query.order_by(None).limit(offset + limit + COUNT_AHEAD).subquery()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(counted))
 
 
 def lock_until_commit(key: str | None) -> None:

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from app.models.base import utcnow
+from app.services import queries
 from tests import factories
 from tests.api.helpers import error_of
 
@@ -162,7 +163,12 @@ def test_the_default_page_is_fifty(api, tenant):
     response = api.get("/api/v1/conversations")
 
     assert len(response.json["data"]) == 50
-    assert response.json["meta"] == {"total": 55, "limit": 50, "offset": 0}
+    assert response.json["meta"] == {
+        "total": 55,
+        "limit": 50,
+        "offset": 0,
+        "next_before": f"{response.json['meta']['next_before'].split('_')[0]}_{response.json['data'][-1]['id']}",
+    }
 
 
 def test_a_limit_above_two_hundred_is_capped(api, tenant):
@@ -172,7 +178,7 @@ def test_a_limit_above_two_hundred_is_capped(api, tenant):
     response = api.get("/api/v1/conversations?limit=1000")
 
     assert response.status_code == 200
-    assert response.json["meta"] == {"total": 3, "limit": 200, "offset": 0}
+    assert response.json["meta"] == {"total": 3, "limit": 200, "offset": 0, "next_before": None}
 
 
 def test_limit_and_offset_walk_through_the_pages_without_gaps_or_repeats(api, tenant):
@@ -187,6 +193,68 @@ def test_limit_and_offset_walk_through_the_pages_without_gaps_or_repeats(api, te
     assert pages == [[made[0].id, made[1].id], [made[2].id, made[3].id], [made[4].id]]
 
 
+def walk_with_cursor(api, cursor: str | None = None) -> list[list[int]]:
+    """Pages of two, following meta.next_before from `cursor` (or the top) to the end."""
+    pages = []
+    for _ in range(10):
+        response = api.get("/api/v1/conversations?limit=2" + (f"&before={cursor}" if cursor else ""))
+        pages.append(ids(response))
+        cursor = response.json["meta"]["next_before"]
+        if cursor is None:
+            return pages
+    raise AssertionError(f"the cursor never ended: {pages}")
+
+
+def test_the_before_cursor_walks_through_the_pages_without_gaps_or_repeats(api, tenant):
+    now = utcnow()
+    made = [
+        factories.make_conversation(tenant=tenant, channel="web", last_message_at=now - timedelta(minutes=i // 2))
+        for i in range(5)  # pairs share a time: the id orders them
+    ]
+    expected = sorted(made, key=lambda c: (c.last_message_at, c.id), reverse=True)
+
+    pages = walk_with_cursor(api)
+
+    assert pages == [[expected[0].id, expected[1].id], [expected[2].id, expected[3].id], [expected[4].id]]
+
+
+def test_a_message_arriving_while_scrolling_moves_its_conversation_up_without_repeating_or_skipping_others(api, tenant):
+    now = utcnow()
+    made = [
+        factories.make_conversation(tenant=tenant, channel="web", last_message_at=now - timedelta(minutes=i + 1))
+        for i in range(6)
+    ]
+    first = api.get("/api/v1/conversations?limit=2")
+    api.post(f"/api/v1/conversations/{made[4].id}/messages", json={"message": "Still there?"})  # jumps to the top
+
+    rest = walk_with_cursor(api, first.json["meta"]["next_before"])
+
+    assert ids(first) == [made[0].id, made[1].id]
+    assert sum(rest, []) == [made[2].id, made[3].id, made[5].id]
+
+
+@pytest.mark.parametrize("cursor", ["abc", "12", "1_2_3", "-5_3", "9" * 19 + "_1", " 1_2"])
+def test_a_cursor_that_did_not_come_from_a_page_is_a_422(api, tenant, cursor):
+    response = api.get("/api/v1/conversations", query_string={"before": cursor})
+
+    assert response.status_code == 422
+    assert "before" in error_of(response)["fields"]
+
+
+def test_the_total_of_a_long_list_is_counted_only_a_bounded_way_past_the_page(api, tenant, monkeypatch):
+    monkeypatch.setattr(queries, "COUNT_AHEAD", 3)
+    for _ in range(12):
+        factories.make_conversation(tenant=tenant, channel="web")
+
+    first = api.get("/api/v1/conversations?limit=2").json["meta"]
+    deeper = api.get("/api/v1/conversations?limit=2&offset=4").json["meta"]
+    last = api.get("/api/v1/conversations?limit=2&offset=10").json["meta"]
+
+    assert first["total"] == 2 + 3  # a lower bound, still past the page
+    assert deeper["total"] == 4 + 2 + 3
+    assert last["total"] == 12  # the end is in sight: exact
+
+
 def test_an_offset_beyond_the_end_gives_an_empty_page_with_the_real_total(api, tenant):
     for _ in range(3):
         factories.make_conversation(tenant=tenant, channel="web")
@@ -194,7 +262,7 @@ def test_an_offset_beyond_the_end_gives_an_empty_page_with_the_real_total(api, t
     response = api.get("/api/v1/conversations?offset=10")
 
     assert response.status_code == 200
-    assert response.json == {"data": [], "meta": {"total": 3, "limit": 50, "offset": 10}}
+    assert response.json == {"data": [], "meta": {"total": 3, "limit": 50, "offset": 10, "next_before": None}}
 
 
 @pytest.mark.parametrize(
