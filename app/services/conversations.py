@@ -20,7 +20,7 @@ from app.services.accounts import get_user
 from app.services.contacts import contact_search_clause, get_contact, resolve_contact
 from app.services.delivery_status import mark_inbound_read
 from app.services.notifications import notify_assigned, notify_read
-from app.services.queries import Page, contains, get_owned, keyset_page
+from app.services.queries import Page, contains, get_owned, in_subquery, keyset_page
 from app.services.unit_of_work import conversation_exists, use_case
 
 RECENT_MESSAGES = 50  # how many a conversation's detail view carries
@@ -48,7 +48,7 @@ def list_conversations(
     stable while new messages reorder the inbox; `offset` still works. The page's ids are picked
     first, from an index that orders them, and only those rows are loaded in full.
     """
-    matching = sa.select(Conversation.id).where(Conversation.tenant_id == tenant.id)
+    matching = sa.select(Conversation.id, Conversation.last_message_at).where(Conversation.tenant_id == tenant.id)
     for column, value in (
         (Conversation.channel, channel),
         (Conversation.status, status),
@@ -57,29 +57,25 @@ def list_conversations(
     ):
         if value is not None:
             matching = matching.where(column == value)
-    if search:
-        matching = matching.where(Conversation.id.in_(_search_matches(tenant, search)))
     if before is not None:
-        matching = matching.where(ActivityCursor.parse(before).key() > ACTIVITY_ORDER_KEY)
+        matching = matching.where(ACTIVITY_ORDER_KEY < ActivityCursor.parse(before).key())  # noqa: SIM300
+    if search:
+        # Two trigram index lookups, united: conversations of a matching contact, and web visitors or
+        # phone threads matching themselves. (An OR of both would read every conversation.)
+        contacts = sa.select(Contact.id).where(Contact.tenant_id == tenant.id, contact_search_clause(search))
+        matching = sa.union(
+            matching.where(in_subquery(Conversation.contact_id, contacts)),
+            matching.where(contains(Conversation.search_text, search)),
+        ).subquery()
+    else:
+        matching = matching.subquery()
     return keyset_page(
-        matching.order_by(Conversation.last_message_at.desc(), Conversation.id.desc()),
+        sa.select(matching.c.id).order_by(matching.c.last_message_at.desc(), matching.c.id.desc()),
         load=lambda ids: db.session.scalars(sa.select(Conversation).where(Conversation.id.in_(ids))).unique().all(),
         cursor_of=lambda conversation: str(ActivityCursor.of(conversation)),
         limit=limit,
         offset=offset,
     )
-
-
-def _search_matches(tenant: Tenant, text: str):
-    """Ids of conversations whose contact or visitor matches `text`: two trigram index lookups, united."""
-    contacts = sa.select(Contact.id).where(Contact.tenant_id == tenant.id, contact_search_clause(text))
-    by_contact = sa.select(Conversation.id).where(
-        Conversation.tenant_id == tenant.id, Conversation.contact_id.in_(contacts)
-    )
-    by_visitor = sa.select(Conversation.id).where(
-        Conversation.tenant_id == tenant.id, contains(Conversation.search_text, text)
-    )
-    return sa.union(by_contact, by_visitor)
 
 
 ACTIVITY_ORDER_KEY = sa.tuple_(Conversation.last_message_at, Conversation.id)

@@ -27,6 +27,17 @@ def contains(column, text: str, *, case_sensitive: bool = False):
     return column.like(pattern, escape="\\") if case_sensitive else column.ilike(pattern, escape="\\")
 
 
+def in_subquery(column, subquery):
+    """`column IN (subquery)`, written on PostgreSQL as `= ANY(ARRAY(subquery))`.
+
+    The planner cannot guess how many rows a trigram match returns and, guessing thousands, reads
+    the whole table to join them; an array is looked up in `column`'s index, one probe per row.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return column.in_(subquery)
+    return column == sa.any_(sa.func.array(subquery.scalar_subquery()))
+
+
 # How far past a page a list's `total` counts. A list's cost must not grow with the tenant: beyond
 # this, `total` is a lower bound (offset + limit + COUNT_AHEAD), still past the page, so a client
 # paging by offset keeps going, and one using the cursor never needs it.
