@@ -13,6 +13,8 @@ class Contact(TenantOwned, Timestamps, db.Model):
         # One contact per phone number in a tenant: inbound messages and sends find it by phone.
         sa.Index("uq_contacts_tenant_phone", "tenant_id", "phone", unique=True),
         sa.Index("ix_contacts_tenant_email", "tenant_id", "email"),
+        # The contact list's order, so a page (even a deep one) reads only its rows.
+        sa.Index("ix_contacts_tenant_name", "tenant_id", "first_name", "last_name", "id"),
         # One contact per GHL contact: webhooks and the sync find it by this id.
         partial_index(
             "uq_contacts_tenant_ghl_contact",

@@ -35,10 +35,15 @@ def contact_search_clause(text: str):
 
 
 def list_contacts(tenant: Tenant, *, search: str | None = None, limit: int, offset: int):
-    query = sa.select(Contact).where(Contact.tenant_id == tenant.id)
+    matching = sa.select(Contact.id).where(Contact.tenant_id == tenant.id)
     if search:
-        query = query.where(contact_search_clause(search))
-    return page(query.order_by(Contact.first_name, Contact.last_name, Contact.id), limit=limit, offset=offset)
+        matching = matching.where(contact_search_clause(search))
+    return page(
+        matching.order_by(Contact.first_name, Contact.last_name, Contact.id),
+        load=lambda ids: db.session.scalars(sa.select(Contact).where(Contact.id.in_(ids))).all(),
+        limit=limit,
+        offset=offset,
+    )
 
 
 @use_case(conflict=contact_exists)

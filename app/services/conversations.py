@@ -20,7 +20,7 @@ from app.services.accounts import get_user
 from app.services.contacts import contact_search_clause, get_contact, resolve_contact
 from app.services.delivery_status import mark_inbound_read
 from app.services.notifications import notify_assigned, notify_read
-from app.services.queries import Page, contains, get_owned, in_subquery, keyset_page
+from app.services.queries import Page, contains, get_owned, in_subquery, page
 from app.services.unit_of_work import conversation_exists, use_case
 
 RECENT_MESSAGES = 50  # how many a conversation's detail view carries
@@ -69,7 +69,7 @@ def list_conversations(
         ).subquery()
     else:
         matching = matching.subquery()
-    return keyset_page(
+    return page(
         sa.select(matching.c.id).order_by(matching.c.last_message_at.desc(), matching.c.id.desc()),
         load=lambda ids: db.session.scalars(sa.select(Conversation).where(Conversation.id.in_(ids))).unique().all(),
         cursor_of=lambda conversation: str(ActivityCursor.of(conversation)),

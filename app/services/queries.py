@@ -51,22 +51,22 @@ class Page:
     next_before: str | None = None
 
 
-def page(query, *, limit: int, offset: int) -> Page:
-    """A page of a select's rows, with its `total` (see COUNT_AHEAD)."""
-    rows = db.session.scalars(query.limit(limit + 1).offset(offset)).unique().all()
-    return Page(rows[:limit], _total(query, rows, limit=limit, offset=offset))
-
-
-def keyset_page(
-    ids_query, *, load: Callable[[list], list], cursor_of: Callable[[object], str], limit: int, offset: int
+def page(
+    ids_query,
+    *,
+    load: Callable[[list], list],
+    limit: int,
+    offset: int,
+    cursor_of: Callable[[object], str] | None = None,
 ) -> Page:
-    """A page picked as ids first (`ids_query` selects only ids, in page order, from an index), then
-    only those rows loaded in full by `load`; `next_before` is `cursor_of` the last row when more follow.
+    """A page picked as ids first (`ids_query` selects only ids, in page order, ideally from an index
+    that orders them), then only those rows loaded in full by `load`. With `cursor_of`, `next_before`
+    is the cursor of the last row when more follow.
     """
     ids = db.session.scalars(ids_query.limit(limit + 1).offset(offset)).all()
     loaded = {row.id: row for row in load(ids[:limit])} if ids else {}
     rows = [loaded[row_id] for row_id in ids[:limit]]
-    more = len(ids) > limit
+    more = len(ids) > limit and cursor_of is not None
     return Page(rows, _total(ids_query, ids, limit=limit, offset=offset), cursor_of(rows[-1]) if more else None)
 
 

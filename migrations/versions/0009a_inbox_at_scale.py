@@ -62,6 +62,7 @@ def upgrade():
         postgresql_where=sa.text("unread_count > 0 AND status <> 'archived'"),
         sqlite_where=sa.text("unread_count > 0 AND status <> 'archived'"),
     )
+    op.create_index('ix_contacts_tenant_name', 'contacts', ['tenant_id', 'first_name', 'last_name', 'id'])
     op.create_table(
         'unread_tallies',
         sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -98,6 +99,7 @@ def downgrade():
         op.drop_index('ix_conversations_search_trgm', table_name='conversations')
         op.drop_index('ix_contacts_search_trgm', table_name='contacts')
     op.drop_index('ix_conversations_unread', table_name='conversations')
+    op.drop_index('ix_contacts_tenant_name', table_name='contacts')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.drop_column('search_text')
     for name in ACTIVITY_INDEXES:
