@@ -1,11 +1,6 @@
 """PostgreSQL going away (a restart, a failover) just after a send was committed: the message is
-stored, so the answer should be 201, never a 503 that a client retrying without an Idempotency-Key
+stored, so the answer is 201, never a 503 that a client retrying without an Idempotency-Key
 would turn into a second text.
-
-Known gap (bench/FAULTS.md, gap 5), pinned here as strict xfails: after the commit the answer
-reloads the message (every column the INSERT did not set, and all of them once the commit expires
-them) and the broker-down hand-off writes `enqueued_at = NULL`; either statement on a database that
-has just gone away raises, and the request answers 503 for a stored message.
 """
 
 from contextlib import contextmanager
@@ -19,10 +14,6 @@ from app import jobs
 from app.extensions import db
 from app.models import Message
 from tests import factories
-
-pytestmark = pytest.mark.xfail(
-    strict=True, reason="the answer after the commit still reads the database (bench/FAULTS.md, gap 5)"
-)
 
 SEND = {"phone": "+15550107777", "message": "Your table is ready", "channel": "sms"}
 
