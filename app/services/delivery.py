@@ -266,7 +266,8 @@ def _stale(now, *, claimed: bool, broker_emptied: bool = False) -> list:
     if claimed:
         due = Message.claimed_at < now - timedelta(seconds=config["SEND_CLAIM_TIMEOUT_SECONDS"])
     else:
-        grace = now - timedelta(seconds=config["SWEEP_GRACE_SECONDS"])
+        # A Redis that restarted empty lost every queued task, however recent: no grace for those.
+        grace = now if broker_emptied else now - timedelta(seconds=config["SWEEP_GRACE_SECONDS"])
         due_at = sa.func.coalesce(Message.next_attempt_at, Message.inserted_at)
         due = sa.and_(Message.claimed_at.is_(None), due_at < grace)
     lost = sa.true() if broker_emptied else sa.or_(Message.enqueued_at.is_(None), Message.enqueued_at < requeue_before)
