@@ -102,9 +102,13 @@ class Config:
     TWILIO_SERVICE_RATE_LIMIT = os.environ.get("TWILIO_SERVICE_RATE_LIMIT", "10/second")
 
     # The send pipeline.
-    SEND_MAX_ATTEMPTS = _int("SEND_MAX_ATTEMPTS", 6)
+    # A transient failure (5xx, connection refused) is retried after about 5, 10, 20, then at most
+    # 30 s: a message is never more than ~30 s behind a provider that has recovered. Eight
+    # attempts keep the whole window as long as it was with no cap and six (about 80 to 155 s)
+    # before the message fails.
+    SEND_MAX_ATTEMPTS = _int("SEND_MAX_ATTEMPTS", 8)
     SEND_BACKOFF_BASE_SECONDS = float(os.environ.get("SEND_BACKOFF_BASE_SECONDS", "5"))
-    SEND_BACKOFF_MAX_SECONDS = float(os.environ.get("SEND_BACKOFF_MAX_SECONDS", "600"))
+    SEND_BACKOFF_MAX_SECONDS = float(os.environ.get("SEND_BACKOFF_MAX_SECONDS", "30"))
     SWEEP_GRACE_SECONDS = _int("SWEEP_GRACE_SECONDS", 30)  # pending and unclaimed this long: re-enqueue
     # Queued this long ago and still unclaimed: the task was lost (a duplicate is harmless: the claim).
     SWEEP_REQUEUE_AFTER_SECONDS = _int("SWEEP_REQUEUE_AFTER_SECONDS", 30)

@@ -1,8 +1,11 @@
 """Celery wired to the Flask app, as Flask's own docs show, and the app's one door to it."""
 
+import itertools
 import logging
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import redis
 from celery import Celery, Task
@@ -17,6 +20,14 @@ log = logging.getLogger(__name__)
 # After a failed enqueue, skip the broker for this long; the sweepers enqueue what was skipped.
 BROKER_BACKOFF_SECONDS = 10.0
 _broker_down_until = 0.0
+# A Redis call still unanswered after this long, in any thread of this process, means Redis is stuck
+# (frozen, or a network that drops packets): a healthy one answers in milliseconds. Other threads
+# then skip Redis at once instead of each waiting out its own socket timeout, so a frozen Redis
+# costs a request at most one bounded wait, and only the few that were already waiting pay it.
+REDIS_STUCK_AFTER_SECONDS = 0.5
+_in_flight: dict[int, float] = {}  # call number -> when it started (time.monotonic())
+_in_flight_lock = threading.Lock()
+_call_numbers = itertools.count()
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -56,14 +67,36 @@ def enqueue_instead(recorder: Callable | None) -> None:
 
 
 def redis_recently_failed() -> bool:
-    """Whether a call to Redis (the broker, the live bus) failed moments ago: skip it rather than
-    make every request wait out the socket timeout again; what was skipped is swept up later."""
-    return time.monotonic() < _broker_down_until
+    """Whether a call to Redis (the broker, the live bus) failed moments ago, or another thread's has
+    been waiting for an answer too long: skip it rather than make every request wait out the socket
+    timeout; what was skipped is swept up later (the outbox sweeper, the event log's replay)."""
+    now = time.monotonic()
+    if now < _broker_down_until:
+        return True
+    with _in_flight_lock:
+        oldest = min(_in_flight.values(), default=now)
+    return now - oldest > REDIS_STUCK_AFTER_SECONDS
 
 
 def redis_failed() -> None:
     global _broker_down_until
     _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+
+
+@contextmanager
+def redis_call():
+    """Around one call to Redis: other threads can see it is stuck; a failure pauses Redis for all."""
+    number = next(_call_numbers)
+    with _in_flight_lock:
+        _in_flight[number] = time.monotonic()
+    try:
+        yield
+    except Exception:
+        redis_failed()
+        raise
+    finally:
+        with _in_flight_lock:
+            _in_flight.pop(number, None)
 
 
 def broker_was_emptied(observer: str) -> bool:
@@ -99,10 +132,10 @@ def enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
     if redis_recently_failed():
         return False  # the broker failed moments ago: don't make every request wait for it again
     try:
-        # retry=False: when Redis is down, fail fast instead of holding the API request.
-        celery_app.send_task(task_name, args=args, countdown=countdown, retry=False)
+        with redis_call():
+            # retry=False: when Redis is down, fail fast instead of holding the API request.
+            celery_app.send_task(task_name, args=args, countdown=countdown, retry=False)
         return True
     except Exception:  # kombu raises several unrelated types for an unreachable broker
-        redis_failed()
         log.warning("celery.enqueue-failed", extra={"task": task_name})
         return False

@@ -39,14 +39,17 @@ def get_bus(app: Flask | None = None) -> BaseBus:
 def publish(tenant_id: int, type_: str, data: dict, *, durable: bool = True, app: Flask | None = None) -> Event | None:
     """Announce a change to the tenant's open streams now. Never raises, and never waits on a Redis
     that failed moments ago (a frozen one would cost every request its socket timeout)."""
-    from app.celery import redis_failed, redis_recently_failed
+    from app.celery import redis_call, redis_recently_failed
 
-    if redis_recently_failed():
-        return None  # open streams catch up from the event log, or the widget's polling, later
+    bus = get_bus(app)
+    if bus.uses_redis and redis_recently_failed():
+        return None  # the change is stored: a client sees it on its next list, or the widget's polling
     try:
-        return get_bus(app).publish(tenant_id, type_, data, durable=durable)
+        if not bus.uses_redis:
+            return bus.publish(tenant_id, type_, data, durable=durable)
+        with redis_call():
+            return bus.publish(tenant_id, type_, data, durable=durable)
     except Exception as exc:  # noqa: BLE001 - the change is committed; a lost event must not fail the request
-        redis_failed()
         log.warning("live.publish-failed", extra={"tenant_id": tenant_id, "type": type_, "error": type(exc).__name__})
         return None
 

@@ -23,6 +23,10 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 CHANNEL = "live:events"
+# Publishing happens while a request is answered (after its commit): a frozen Redis may cost that
+# request this long, once (app.celery.redis_call then makes the others skip it). Reads (replay, the
+# listener) wait up to the broker's socket timeout.
+PUBLISH_TIMEOUT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ class Subscription:
 
 
 class BaseBus:
+    uses_redis = False  # whether publishing waits on Redis (app.live skips a Redis that is failing)
+
     def __init__(self, log_size: int):
         self.log_size = log_size
         self._subscribers: dict[int, set[Subscription]] = defaultdict(set)
@@ -175,14 +181,24 @@ return id
 class RedisBus(BaseBus):
     """Every web process, through Redis: a per-tenant stream for replay and one pub/sub channel."""
 
+    uses_redis = True
+
     def __init__(self, url: str, log_size: int, log_ttl_seconds: int):
         super().__init__(log_size)
         import redis
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
+        from config import BROKER_SOCKET_TIMEOUT_SECONDS
+
+        timeout = BROKER_SOCKET_TIMEOUT_SECONDS
+        self._redis = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
+        )
+        self._publisher = redis.Redis.from_url(
+            url, socket_timeout=PUBLISH_TIMEOUT_SECONDS, socket_connect_timeout=PUBLISH_TIMEOUT_SECONDS
+        )
         self._url = url
         self._ttl = log_ttl_seconds
-        self._script = self._redis.register_script(_PUBLISH_SCRIPT)
+        self._script = self._publisher.register_script(_PUBLISH_SCRIPT)
         self._listener: threading.Thread | None = None
         self._listener_lock = threading.Lock()
         self._listening = threading.Event()
@@ -194,7 +210,7 @@ class RedisBus(BaseBus):
     def publish(self, tenant_id, type_, data, *, durable=True):
         if not durable:
             event = Event(tenant_id, type_, data)
-            self._redis.publish(CHANNEL, "- " + event.to_json())
+            self._publisher.publish(CHANNEL, "- " + event.to_json())
             return event
         payload = Event(tenant_id, type_, data).to_json()
         event_id = self._script(keys=[self.log_key(tenant_id)], args=[self.log_size, payload, self._ttl, CHANNEL])

@@ -29,6 +29,9 @@ from app.providers.http import request_may_have_arrived
 from app.providers.twilio_voice import TwilioVoice
 
 TWILIO_API = "https://api.twilio.com"
+# ListMessage, when looking for a send whose answer we never got (find_sent): the spec allows 1000 a page.
+FIND_SENT_PAGE_SIZE = 200
+FIND_SENT_MAX_PAGES = 25
 MAX_MEDIA = 10  # CreateMessage: "You can include up to ten `media_url` parameters per message."
 
 # Twilio message status (spec: message_enum_status) -> ours, for the states that say something final.
@@ -176,20 +179,39 @@ class TwilioProvider(TwilioVoice):  # calls and media: twilio_voice.py
         )
 
     def find_sent(self, message: OutboundMessage, since: datetime) -> SendReceipt | None:
-        """ListMessage to the recipient (from our number, when we send from one), newest first: the
-        one created since `since` with the same body, sent from our number or messaging service."""
+        """ListMessage to the recipient (from our number, when we send from one), newest first, page
+        after page: the message created since `since` with our body, from our number or messaging
+        service. A busy recipient cannot push ours off a first page.
+
+        No DateSent filter: a message Twilio still queues (a long code's backlog can wait hours) has
+        no date_sent yet, and a filter on it could hide exactly the message we are looking for. The
+        walk stops instead at a page whose oldest message was both created and sent before `since`;
+        a message without date_sent never ends it.
+        """
         params = self._create_params(message)
-        filters = {"to": params["to"], "limit": 50}
+        filters = {"to": params["to"], "page_size": FIND_SENT_PAGE_SIZE}
         if "from_" in params:
             filters["from_"] = params["from_"]
-        resources = self._call(lambda: self.client.messages.list(**filters))
-        for resource in resources:
-            created = resource.date_created
-            ours = resource.messaging_service_sid == self.messaging_service_sid if self.messaging_service_sid else True
-            if ours and resource.body == message.body and (created is None or created >= since):
-                status = twilio_status_to_ours(resource.status) or SENT
-                return SendReceipt(ids=ProviderIds(message=resource.sid), status=status)
-        return None
+        page = self._call(lambda: self.client.messages.page(**filters))
+        for _ in range(FIND_SENT_MAX_PAGES):
+            resources = list(page)
+            for resource in resources:
+                created = resource.date_created
+                ours = (
+                    resource.messaging_service_sid == self.messaging_service_sid if self.messaging_service_sid else True
+                )
+                if ours and resource.body == message.body and (created is None or created >= since):
+                    status = twilio_status_to_ours(resource.status) or SENT
+                    return SendReceipt(ids=ProviderIds(message=resource.sid), status=status)
+            if not resources or _before(resources[-1], since) or page.next_page_url is None:
+                return None
+            page = self._call(page.next_page)
+        # Thousands of messages to one person since the send: too odd to call "not there". Ask again later.
+        raise ProviderError(
+            f"Over {FIND_SENT_MAX_PAGES} pages of messages to this recipient since the send: not searched to the end.",
+            code="search_too_long",
+            transient=True,
+        )
 
     def verify_credentials(self) -> None:
         try:
@@ -254,6 +276,13 @@ class TwilioProvider(TwilioVoice):  # calls and media: twilio_voice.py
                 f"Twilio unreachable: {type(exc).__name__}",
                 may_have_arrived=not repeatable and request_may_have_arrived(exc),
             ) from exc
+
+
+def _before(resource, since: datetime) -> bool:
+    """Whether a listed message was created and sent before `since` (so every later one was too,
+    whichever of the two dates Twilio orders its list by). A message not sent yet has no date_sent."""
+    created, sent = resource.date_created, resource.date_sent
+    return created is not None and sent is not None and created < since and sent < since
 
 
 def _retry_after(headers) -> float | None:

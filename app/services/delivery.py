@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import OperationalError
 
 from app import jobs
 from app.celery import broker_was_emptied, enqueue
@@ -43,7 +44,14 @@ def hand_to_worker(tenant_id: int, message_id: int) -> bool:
     with the row; a failed hand-off clears it so the sweeper picks the message up soon."""
     if enqueue(jobs.SEND_MESSAGE, tenant_id, message_id):
         return True
-    leave_to_sweeper(tenant_id, message_id)
+    try:
+        leave_to_sweeper(tenant_id, message_id)
+    except OperationalError:
+        # The database went away too (the message itself is committed): its queued mark stays, and the
+        # sweeper re-enqueues it once that is SWEEP_REQUEUE_AFTER_SECONDS old. Closing, not rolling
+        # back, keeps what the caller loaded (the API's answer) readable without the database.
+        db.session.close()
+        log.warning("message.hand-off-unrecorded", extra={"tenant_id": tenant_id, "message_id": message_id})
     return False
 
 
@@ -54,7 +62,7 @@ def leave_to_sweeper(tenant_id: int, message_id: int) -> None:
         sa.update(Message)
         .where(Message.id == message_id, Message.tenant_id == tenant_id, Message.delivery_status == PENDING)
         .values(enqueued_at=None)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="evaluate")  # the API's answer is not reloaded after its commit
     )
 
 
@@ -258,7 +266,8 @@ def _stale(now, *, claimed: bool, broker_emptied: bool = False) -> list:
     if claimed:
         due = Message.claimed_at < now - timedelta(seconds=config["SEND_CLAIM_TIMEOUT_SECONDS"])
     else:
-        grace = now - timedelta(seconds=config["SWEEP_GRACE_SECONDS"])
+        # A Redis that restarted empty lost every queued task, however recent: no grace for those.
+        grace = now if broker_emptied else now - timedelta(seconds=config["SWEEP_GRACE_SECONDS"])
         due_at = sa.func.coalesce(Message.next_attempt_at, Message.inserted_at)
         due = sa.and_(Message.claimed_at.is_(None), due_at < grace)
     lost = sa.true() if broker_emptied else sa.or_(Message.enqueued_at.is_(None), Message.enqueued_at < requeue_before)

@@ -90,6 +90,17 @@ class TestTheSweeper:
 
         assert sweep(queue) == [Job(jobs.SEND_MESSAGE, (message.tenant_id, message.id))]
 
+    def test_after_redis_restarted_empty_a_message_queued_a_moment_ago_is_queued_again_at_once(
+        self, compose, queue, monkeypatch
+    ):
+        message = compose()  # its task was in the Redis that came back empty
+        waiting = compose("A retry")  # its retry's task too, but that retry is not due yet
+        backdate(waiting, next_attempt_at=-timedelta(seconds=20))
+        queue.clear()
+        monkeypatch.setattr(delivery, "broker_was_emptied", lambda observer: True)
+
+        assert sweep(queue) == [Job(jobs.SEND_MESSAGE, (message.tenant_id, message.id))]
+
     def test_a_swept_message_goes_out_once_even_if_its_first_task_turns_up_too(self, compose, queue, provider):
         message = compose()  # its task is in `queue`, delayed somewhere for longer than the sweeper waits
         backdate(message, inserted_at=LONG_AGO, enqueued_at=LONG_AGO + timedelta(seconds=1))

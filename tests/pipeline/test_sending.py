@@ -403,14 +403,19 @@ class TestAFailureBeforeTheProviderIsCalled:
 class TestBackoff:
     def test_it_doubles_from_the_base_with_up_to_half_of_it_random(self, app):
         with app.app_context():
-            for attempt, ceiling in [(1, 5), (2, 10), (3, 20), (4, 40)]:
+            for attempt, ceiling in [(1, 5), (2, 10), (3, 20), (4, 30), (5, 30)]:
                 delays = [delivery.backoff_seconds(attempt) for _ in range(200)]
                 assert ceiling / 2 <= min(delays) and max(delays) <= ceiling
                 assert len(set(delays)) > 100  # jitter: retries of many messages do not arrive together
 
-    def test_it_is_capped(self, app):
+    def test_it_is_capped_so_a_recovered_provider_gets_the_message_within_half_a_minute(self, app):
         with app.app_context():
-            assert max(delivery.backoff_seconds(attempt) for attempt in range(1, 60)) <= 600
+            assert max(delivery.backoff_seconds(attempt) for attempt in range(1, 60)) <= 30
+
+    def test_every_attempt_together_still_outlasts_a_provider_outage_of_over_a_minute(self, app):
+        with app.app_context():
+            waits = range(1, app.config["SEND_MAX_ATTEMPTS"])  # the waits between the attempts
+            assert min(sum(delivery.backoff_seconds(attempt) for attempt in waits) for _ in range(200)) > 75
 
 
 class TestASendWhoseAnswerNeverCame:

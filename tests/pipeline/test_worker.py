@@ -15,6 +15,7 @@ from app import crypto, jobs
 from app.celery import enqueue
 from app.extensions import db
 from app.models import Message
+from config import Config
 from tests import factories
 from tests.pipeline.live import FakeTwilio, Worker, wait_until
 
@@ -102,7 +103,7 @@ def test_a_number_that_keeps_failing_transiently_is_retried_by_the_worker_then_f
     data = send(api, "+15550100001")  # the simulator's network-error number
 
     message = status_becomes(data["message"]["id"], "failed")
-    assert message.send_attempts == 6  # SEND_MAX_ATTEMPTS, each one a Celery retry after a backoff
+    assert message.send_attempts == Config.SEND_MAX_ATTEMPTS  # each one a Celery retry after a backoff
     assert message.error_code == "network"
 
 

@@ -319,6 +319,76 @@ def test_find_sent_answers_none_when_twilio_has_no_trace(fake_twilio):
     assert provider().find_sent(outbound(), datetime(2020, 1, 1, tzinfo=UTC)) is None
 
 
+SENT_AT = "Mon, 30 Nov 2026 12:00:10 +0000"  # our send
+SEND_SINCE = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
+
+
+def listed(sid: str, body: str, *, created: str = SENT_AT, sent: str | None = SENT_AT, status="delivered") -> dict:
+    return message_resource(status=status) | {"sid": sid, "body": body, "date_created": created, "date_sent": sent}
+
+
+def list_page(messages: list[dict], next_token: str | None) -> dict:
+    path = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    next_uri = f"{path}?To=%2B14155552345&PageSize=200&Page=1&PageToken={next_token}" if next_token else None
+    return {"messages": messages, "next_page_uri": next_uri, "page_size": 200, "uri": path}
+
+
+def page_token(token: str):
+    return responses.matchers.query_param_matcher({"PageToken": token}, strict_match=False)
+
+
+def serve_pages(fake_twilio, first: list[dict], second: list[dict] | None = None) -> None:
+    """The recipient's messages, newest first, on one page or two (the second one by its PageToken)."""
+    if second is not None:  # registered first: the request carrying the token matches it before the other
+        fake_twilio.get(MESSAGES_URL, json=list_page(second, None), match=[page_token("PT2")])
+    fake_twilio.get(MESSAGES_URL, json=list_page(first, "PT2" if second is not None else None))
+
+
+def test_find_sent_pages_on_when_a_busy_recipient_has_more_recent_messages_than_one_page(fake_twilio):
+    serve_pages(
+        fake_twilio,
+        [listed(f"SMother{i}", f"Reminder {i}") for i in range(200)],
+        [listed("SMours", "Your table is ready", status="sent")],
+    )
+
+    receipt = provider().find_sent(outbound(), SEND_SINCE)
+
+    assert (receipt.provider_message_id, receipt.status) == ("SMours", SENT)
+    assert len(fake_twilio.calls) == 2
+    for call in fake_twilio.calls:
+        spec.assert_matches(SPEC, "ListMessage", call.request)
+        assert "DateSent" not in call.request.url  # a message Twilio still queues has no date_sent
+
+
+def test_find_sent_stops_at_messages_created_and_sent_before_the_send(fake_twilio):
+    old = "Sun, 29 Nov 2026 09:00:00 +0000"
+    serve_pages(fake_twilio, [listed(f"SMold{i}", f"Reminder {i}", created=old, sent=old) for i in range(200)])
+
+    assert provider().find_sent(outbound(), SEND_SINCE) is None
+
+    assert len(fake_twilio.calls) == 1  # the next page is older still: never asked for
+
+
+def test_find_sent_walks_past_an_old_message_twilio_still_queues(fake_twilio):
+    old = "Mon, 30 Nov 2026 03:00:00 +0000"  # a long code's backlog: created hours ago, not sent yet
+    serve_pages(
+        fake_twilio,
+        [listed("SMqueued", "Reminder", created=old, sent=None, status="queued")],
+        [listed("SMours", "Your table is ready", status="sent")],
+    )
+
+    receipt = provider().find_sent(outbound(), SEND_SINCE)
+
+    assert receipt.provider_message_id == "SMours"
+
+
+def test_find_sent_does_not_adopt_an_older_message_with_the_same_body(fake_twilio):
+    earlier = "Mon, 30 Nov 2026 11:00:00 +0000"
+    serve_pages(fake_twilio, [listed("SMyesterday", "Your table is ready", created=earlier, sent=earlier)])
+
+    assert provider().find_sent(outbound(), SEND_SINCE) is None
+
+
 def test_classification_without_an_answer_is_a_network_error():
     error = classify_twilio_error(None, None, "boom")
     assert error.transient and error.code == "network"
