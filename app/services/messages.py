@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import ChannelUnavailable, Conflict, ValidationFailed
 from app.extensions import db
@@ -45,7 +46,7 @@ class Sent:
     replayed: bool = False  # True when an Idempotency-Key matched an earlier request
 
 
-@use_case
+@use_case(keep_loaded=True)  # answered with what it stored: no reload after the commit
 def send_message(tenant: Tenant, conversation_id: int, sender: User, draft: Draft) -> Sent:
     """Send from staff into a conversation.
 
@@ -65,7 +66,7 @@ def send_message(tenant: Tenant, conversation_id: int, sender: User, draft: Draf
     return _store_and_dispatch(tenant, conversation, sender, draft, fingerprint)
 
 
-@use_case
+@use_case(keep_loaded=True)  # answered with what it stored: no reload after the commit
 def send_to_contact(
     tenant: Tenant, sender: User, draft: Draft, *, channel: str, contact_id: int | None = None, phone: str | None = None
 ) -> Sent:
@@ -143,6 +144,7 @@ def _store_and_dispatch(tenant: Tenant, conversation: Conversation, sender: User
         sent_at=None if via_provider else utcnow(),
         attachments=[{"url": url, "content_type": None} for url in draft.media_urls],
     )
+    unread = vars(conversation).get("unread_count", 0)  # none in a conversation started just now
     append_message(conversation, message)
     if draft.idempotency_key:
         db.session.add(
@@ -150,10 +152,14 @@ def _store_and_dispatch(tenant: Tenant, conversation: Conversation, sender: User
                 tenant_id=tenant.id, key=draft.idempotency_key, request_fingerprint=fingerprint, message_id=message.id
             )
         )
-    notify.message_created(message)  # live streams: published when this commits (app/live)
+    notify.message_created(message, sender.name)  # live streams: published when this commits (app/live)
     try:
+        db.session.flush()
+        # The flush expired the unread count, which an outbound message does not change: keep it, not count again.
+        set_committed_value(conversation, "unread_count", unread)
         commit_step()  # stored before anything can fail, and before the worker looks for it
     except IntegrityError:
+        db.session.rollback()
         # Only the idempotency key is unique here: the same key raced us and won. Answer with its message.
         if replay := _replay(tenant, draft.idempotency_key, fingerprint):
             return replay
