@@ -52,3 +52,26 @@ def test_a_unique_constraint_at_the_commit_becomes_the_conflict_the_use_case_nam
         {"phone": ["Already used by another contact."]},
     )
     assert contacts_named(tenant, "Cy") == 1
+
+
+def test_a_use_case_that_keeps_what_it_loaded_reads_nothing_back_after_its_commit(tenant):
+    @use_case(keep_loaded=True)
+    def add_dee():
+        contact = Contact(tenant_id=tenant.id, first_name="Dee", phone="+14155550106")
+        db.session.add(contact)
+        return contact
+
+    contact = add_dee()
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert (contact.first_name, contact.phone) == ("Dee", "+14155550106")
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert statements == []
+    assert db.session().expire_on_commit  # only that use case kept its objects: the next one expires them again
+    assert contacts_named(tenant, "Dee") == 1

@@ -40,26 +40,28 @@ def sender_names(user_ids) -> dict[int, str]:
     return dict(db.session.execute(sa.select(User.id, User.name).where(User.id.in_(ids))).all())
 
 
-def message_created(message: Message) -> None:
-    """A message was stored (inbound or outbound, any channel)."""
+def message_created(message: Message, sender_name: str | None = None) -> None:
+    """A message was stored (inbound or outbound, any channel); `sender_name` when the caller has it."""
     publish_on_commit(
         message.tenant_id,
         MESSAGE_CREATED,
         lambda: {
             "conversation_id": message.conversation_id,
             "channel": message.channel,
-            "message": message_payload(message),
+            "message": message_payload(message, sender_name),
         },
     )
 
 
-def message_status_changed(tenant_id: int, message_id: int, status: str) -> None:
-    """A message's delivery status moved forward."""
+def message_status_changed(tenant_id: int, message_id: int, status: str, conversation_id: int | None = None) -> None:
+    """A message's delivery status moved forward; `conversation_id` when the caller has it."""
 
     def build() -> dict:
-        conversation_id = db.session.scalar(
-            sa.select(Message.conversation_id).where(Message.id == message_id, Message.tenant_id == tenant_id)
-        )
+        nonlocal conversation_id
+        if conversation_id is None:
+            conversation_id = db.session.scalar(
+                sa.select(Message.conversation_id).where(Message.id == message_id, Message.tenant_id == tenant_id)
+            )
         return {"conversation_id": conversation_id, "message_id": message_id, "delivery_status": status}
 
     publish_on_commit(tenant_id, MESSAGE_STATUS, build)

@@ -356,7 +356,10 @@ def append_message(conversation: Conversation, message: Message) -> None:
     first = conversation.last_message_id is None and conversation.last_message is None
     if first or aware(message.inserted_at) >= aware(conversation.last_message_at):
         conversation.last_message_at = message.inserted_at
-        conversation.last_message = message
+        # The id in the same UPDATE as the time: a relationship set here would add a post_update of
+        # its own. Expired, it reloads from the session's identity map (the message is in it), no query.
+        conversation.last_message_id = message.id
+        db.session.expire(conversation, ["last_message"])
 
 
 # Messages are shown in the order they happened; the id breaks ties (and orders same-instant sends).

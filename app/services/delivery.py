@@ -25,7 +25,7 @@ from app.models.base import aware, utcnow
 from app.models.conversation import OPT_OUT_CHANNELS
 from app.providers.base import FAILED, PENDING, SENT, MessagingProvider, OutboundMessage, ProviderError, Recipient
 from app.services.contacts import link_provider_contact, set_opt_out
-from app.services.delivery_status import DeliveryReport, apply_delivery_report, apply_status_update
+from app.services.delivery_status import apply_status_update
 from app.services.handoff import hand_off
 from app.services.provider_registry import ProviderNotConfigured, provider_for
 from app.services.rate_limits import wait_for_slot
@@ -62,7 +62,8 @@ def leave_to_sweeper(tenant_id: int, message_id: int) -> None:
         sa.update(Message)
         .where(Message.id == message_id, Message.tenant_id == tenant_id, Message.delivery_status == PENDING)
         .values(enqueued_at=None)
-        .execution_options(synchronize_session="evaluate")  # the API's answer is not reloaded after its commit
+        # The send's message may be in this session still loaded (the send keeps it): say it there too.
+        .execution_options(synchronize_session="evaluate")
     )
 
 
@@ -72,18 +73,18 @@ def send_pending_message(tenant_id: int, message_id: int) -> str:
     attempt = _claim(tenant_id, message_id)
     if attempt is None:
         return "skipped"  # sent, failed, or in another worker's hands: a redelivered task is harmless
-    message = db.session.get(Message, message_id)
-    conversation = db.session.get(Conversation, message.conversation_id)
-    contact = db.session.get(Contact, conversation.contact_id) if conversation.contact_id else None
+    message, conversation, tenant = _claimed(tenant_id, message_id)
+    contact = conversation.contact
     if message.channel == "voice":  # a click-to-call: placed, not sent (issue 13)
         from app.services.calls import place_claimed_call  # calls -> messages -> delivery: import here
 
+        commit_step()  # the claim is durable before anyone calls the provider
         return place_claimed_call(message, conversation, contact)
     if contact is not None and contact.sms_opted_out and message.channel in OPT_OUT_CHANNELS:
         # Their STOP arrived while the message waited for a worker or a retry: honour it.
         return _fail(message, ProviderError("The contact has opted out (STOP).", code="opted_out"), contact)
     try:
-        provider = provider_for(db.session.get(Tenant, tenant_id))
+        provider = provider_for(tenant)
     except ProviderNotConfigured as exc:  # the message names no secret
         return _fail(message, ProviderError(str(exc), code="provider_not_configured"), contact)
     outbound = _ready_to_send(provider, message, conversation, contact)
@@ -97,42 +98,62 @@ def send_pending_message(tenant_id: int, message_id: int) -> str:
         log.exception("message.send-crashed", extra={"tenant_id": tenant_id, "message_id": message_id})
         error = ProviderError(exc.__class__.__name__, code="internal", transient=True)
         return _handle_error(message, error, attempt, contact)
-    _record_receipt(message, conversation, contact, receipt)
+    _record_receipt(tenant_id, message_id, conversation, contact, receipt)
     log.info("message.sent", extra={"tenant_id": tenant_id, "message_id": message_id, "provider": provider.name})
     if receipt.check_status_after is not None:
         enqueue(jobs.CHECK_STATUS, tenant_id, message_id, countdown=receipt.check_status_after)
     return "sent"
 
 
+def _claimed(tenant_id: int, message_id: int) -> tuple[Message, Conversation, Tenant]:
+    """The claimed message with its conversation, contact and tenant, in one query."""
+    return db.session.execute(
+        sa.select(Message, Conversation, Tenant)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .join(Tenant, Tenant.id == Message.tenant_id)
+        .where(Message.id == message_id, Message.tenant_id == tenant_id)
+        # Only the contact comes with the conversation: not its last message nor its unread count.
+        .options(sa.orm.lazyload(Conversation.last_message), sa.orm.defer(Conversation.unread_count))
+        .execution_options(populate_existing=True)  # as the claim left them, even if this session held them
+    ).one()
+
+
 def _ready_to_send(provider: MessagingProvider, message: Message, conversation: Conversation, contact):
-    """The request for the provider, once the provider's rate limit has room; commits, so no
-    transaction is held while the provider answers."""
+    """The request for the provider, once the provider's rate limit has room; commits the claim
+    with it, so the claim is durable and no transaction is held while the provider answers."""
     try:
         wait = wait_for_slot(provider.rate_budget)
         outbound = _outbound(message, conversation, contact)
     except Exception:
         # Nothing reached the provider (e.g. Redis, the rate limiter's store, went down mid-task):
-        # hand the message back unclaimed so the sweeper re-enqueues it, rather than leaving it
-        # claimed until it is failed as "interrupted".
+        # the rollback takes the claim back, and the sweeper re-enqueues the message, rather than
+        # leaving it claimed until it is reconciled.
+        tenant_id, message_id = message.tenant_id, message.id
         db.session.rollback()
-        _release(message, 0, counts_as_attempt=False, requeued=False)
+        leave_to_sweeper(tenant_id, message_id)
+        commit_step()
         raise
     if wait:
         _release(message, wait, counts_as_attempt=False)
         raise RetryLater(wait)
-    commit_step()
+    commit_step()  # the claim is durable before anyone calls the provider
     return outbound
 
 
-def _record_receipt(message: Message, conversation: Conversation, contact, receipt) -> None:
+def _record_receipt(tenant_id: int, message_id: int, conversation: Conversation, contact, receipt) -> None:
     """The provider took it: its ids and status, committed before anything else can fail."""
-    message.provider_message_id = receipt.ids.message
+    ids = {"provider_message_id": receipt.ids.message, "error_code": None, "error_message": None}
     if receipt.ids.conversation:  # a provider that keeps its own threads (GHL): the two-way sync's ids
-        message.ghl_message_id = receipt.ids.message
+        ids["ghl_message_id"] = receipt.ids.message
         conversation.provider_conversation_id = conversation.provider_conversation_id or receipt.ids.conversation
-    message.error_code = message.error_message = None
-    db.session.flush()
-    apply_status_update(message.tenant_id, message.id, receipt.status or SENT)
+    if not apply_status_update(tenant_id, message_id, receipt.status or SENT, also=ids):
+        # Its own report moved it on already (or it failed meanwhile): the ids all the same.
+        db.session.execute(
+            sa.update(Message)
+            .where(Message.id == message_id, Message.tenant_id == tenant_id)
+            .values(**ids)
+            .execution_options(synchronize_session=False)
+        )
     commit_step()  # the outcome first: nothing after this line can lose it
     link_provider_contact(contact, receipt.ids.contact)
     commit_step()
@@ -173,7 +194,7 @@ def reconcile_send(tenant_id: int, message_id: int) -> str:
             raise RetryLater(error.retry_after or backoff_seconds(2)) from error
         return _fail(message, error, contact)
     if receipt is not None:
-        _record_receipt(message, conversation, contact, receipt)
+        _record_receipt(tenant_id, message_id, conversation, contact, receipt)
         log.info("message.send-confirmed", extra={"tenant_id": tenant_id, "message_id": message_id})
         return "adopted"
     if not _release_unconfirmed(message, claimed_at):
@@ -216,24 +237,30 @@ def _release_unconfirmed(message: Message, claimed_at) -> bool:
 @use_case
 def check_status(tenant_id: int, message_id: int) -> None:
     """Ask the provider where a sent message stands, and record it (forward only)."""
-    message = db.session.scalar(sa.select(Message).where(Message.id == message_id, Message.tenant_id == tenant_id))
-    if message is None or message.delivery_status != SENT or not message.provider_message_id:
+    row = db.session.execute(
+        sa.select(Message.delivery_status, Message.provider_message_id, Tenant)
+        .join(Tenant, Tenant.id == Message.tenant_id)
+        .where(Message.id == message_id, Message.tenant_id == tenant_id)
+    ).first()
+    if row is None or row.delivery_status != SENT or not row.provider_message_id:
         return
     try:
-        provider = provider_for(db.session.get(Tenant, tenant_id))
+        provider = provider_for(row.Tenant)
     except ProviderNotConfigured:  # the provider was switched off or changed since
         log.warning("message.status-check-no-provider", extra={"tenant_id": tenant_id, "message_id": message_id})
         return
-    provider_message_id = message.provider_message_id
     commit_step()  # no transaction held while the provider answers
     try:
-        report = provider.fetch_status(provider_message_id)
+        report = provider.fetch_status(row.provider_message_id)
     except ProviderError as error:
         if error.transient:
             raise RetryLater(error.retry_after or 60) from error
         log.warning("message.status-check-refused", extra={"tenant_id": tenant_id, "message_id": message_id})
         return
-    apply_delivery_report(tenant_id, DeliveryReport(provider_message_id, report))
+    if report.status is not None:  # the message is ours and outbound: no need to find it by the provider's id
+        apply_status_update(
+            tenant_id, message_id, report.status, error_code=report.error_code, error_message=report.error_message
+        )
 
 
 @use_case
@@ -334,7 +361,7 @@ def _claim(tenant_id: int, message_id: int) -> int | None:
         .returning(Message.send_attempts)
         .execution_options(synchronize_session=False)
     ).scalar()
-    commit_step()  # the claim is durable before anyone calls the provider
+    # Committed by the caller, with what it reads for the send, before anyone calls the provider.
     return attempt
 
 

@@ -44,19 +44,21 @@ def apply_status_update(
     *,
     error_code: str | None = None,
     error_message: str | None = None,
+    also: dict | None = None,
 ) -> bool:
     """Move one message to `new_status` if that is forward. Returns whether it moved.
 
     The rule is enforced in the UPDATE's WHERE clause, so two updates racing for the same row
-    cannot both win and neither can undo the other.
+    cannot both win and neither can undo the other. `also`: more columns for the same UPDATE
+    (written only when the status moves).
     """
     now = utcnow()
-    values = {"delivery_status": new_status, "updated_at": now}
+    values = {**(also or {}), "delivery_status": new_status, "updated_at": now}
     if new_status == FAILED:
         values.update(error_code=error_code, error_message=error_message)
     if new_status == SENT:
         values["sent_at"] = now
-    result = db.session.execute(
+    conversation_id = db.session.execute(
         sa.update(Message)
         .where(
             Message.id == message_id,
@@ -64,11 +66,12 @@ def apply_status_update(
             Message.delivery_status.in_(predecessors(new_status)),
         )
         .values(**values)
+        .returning(Message.conversation_id)
         .execution_options(synchronize_session=False)
-    )
-    moved = result.rowcount == 1
-    if moved:
-        notify.message_status_changed(tenant_id, message_id, new_status)  # live streams, on commit (app/live)
+    ).scalar()
+    moved = conversation_id is not None
+    if moved:  # live streams, on commit (app/live)
+        notify.message_status_changed(tenant_id, message_id, new_status, conversation_id)
     log.info(
         "message.status-update",
         extra={"tenant_id": tenant_id, "message_id": message_id, "status": new_status, "applied": moved},

@@ -24,7 +24,7 @@ from app.services.conversations import (
 )
 from app.services.delivery import hand_to_worker
 from app.services.provider_registry import has_provider
-from app.services.unit_of_work import after_commit, commit_step, use_case
+from app.services.unit_of_work import commit_step, use_case
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Sent:
     replayed: bool = False  # True when an Idempotency-Key matched an earlier request
 
 
-@use_case
+@use_case(keep_loaded=True)  # answered with what it stored: no reload after the commit
 def send_message(tenant: Tenant, conversation_id: int, sender: User, draft: Draft) -> Sent:
     """Send from staff into a conversation.
 
@@ -65,7 +65,7 @@ def send_message(tenant: Tenant, conversation_id: int, sender: User, draft: Draf
     return _store_and_dispatch(tenant, conversation, sender, draft, fingerprint)
 
 
-@use_case
+@use_case(keep_loaded=True)  # answered with what it stored: no reload after the commit
 def send_to_contact(
     tenant: Tenant, sender: User, draft: Draft, *, channel: str, contact_id: int | None = None, phone: str | None = None
 ) -> Sent:
@@ -150,11 +150,14 @@ def _store_and_dispatch(tenant: Tenant, conversation: Conversation, sender: User
                 tenant_id=tenant.id, key=draft.idempotency_key, request_fingerprint=fingerprint, message_id=message.id
             )
         )
-    notify.message_created(message)  # live streams: published when this commits (app/live)
+    notify.message_created(message, sender.name)  # live streams: published when this commits (app/live)
     try:
-        _answerable_without_the_database(conversation, message)
+        # The answer shows it: loaded now (from the identity map, no query), so a database gone after
+        # the commit cannot turn the stored message's 201 into a 503 (a client retrying would text twice).
+        conversation.last_message  # noqa: B018
         commit_step()  # stored before anything can fail, and before the worker looks for it
     except IntegrityError:
+        db.session.rollback()
         # Only the idempotency key is unique here: the same key raced us and won. Answer with its message.
         if replay := _replay(tenant, draft.idempotency_key, fingerprint):
             return replay
@@ -167,26 +170,6 @@ def _store_and_dispatch(tenant: Tenant, conversation: Conversation, sender: User
         extra={"tenant_id": tenant.id, "conversation_id": conversation.id, "message_id": message.id},
     )
     return Sent(conversation, message)
-
-
-def _answerable_without_the_database(*rows) -> None:
-    """Load what the answer shows of `rows` now, and keep it through the commit: a database that goes
-    away just after the message is stored (a restart) must not turn the 201 into a 503, which a client
-    retrying without an Idempotency-Key would make a second text. The live event's payload reads the
-    message anyway; a new conversation costs one SELECT more. Expiry is restored once the use case commits.
-    """
-    try:
-        db.session.flush()
-    except IntegrityError:  # as commit_step() does: the caller answers with the earlier message
-        db.session.rollback()
-        raise
-    for row in rows:
-        unloaded = sa.inspect(row).unloaded
-        if unloaded:
-            db.session.refresh(row, attribute_names=sorted(unloaded))
-    session = db.session()
-    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
-    after_commit(lambda: setattr(session, "expire_on_commit", expire_on_commit))
 
 
 def _fingerprint(target_kind: str, target, draft: Draft) -> str:

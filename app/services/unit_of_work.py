@@ -25,11 +25,15 @@ _depth: ContextVar[int] = ContextVar("use_case_depth", default=0)
 _after_commit: ContextVar[list[Callable] | None] = ContextVar("after_commit", default=None)
 
 
-def use_case(function: Callable | None = None, *, conflict: Callable[[], Conflict] | None = None):
+def use_case(
+    function: Callable | None = None, *, conflict: Callable[[], Conflict] | None = None, keep_loaded: bool = False
+):
     """Decorate a service function: commit when the outermost use case returns, roll back when it raises.
 
     `conflict` builds the error a unique-constraint violation at the commit means (e.g. the phone
-    number is another contact's).
+    number is another contact's). `keep_loaded`: its objects keep their values across its commits
+    instead of being expired, for a use case answered with the rows it has just written (a send):
+    reloading them after the commit would read back what it wrote, one SELECT per object.
     """
 
     def decorate(function: Callable) -> Callable:
@@ -38,6 +42,9 @@ def use_case(function: Callable | None = None, *, conflict: Callable[[], Conflic
             outermost = _depth.get() == 0
             token = _depth.set(_depth.get() + 1)
             pending = _after_commit.set([]) if outermost else None
+            session = db.session() if keep_loaded and outermost else None
+            if session is not None:
+                expiring, session.expire_on_commit = session.expire_on_commit, False
             try:
                 result = function(*args, **kwargs)
                 if outermost:
@@ -51,6 +58,8 @@ def use_case(function: Callable | None = None, *, conflict: Callable[[], Conflic
                 _depth.reset(token)
                 if pending is not None:
                     _after_commit.reset(pending)
+                if session is not None:
+                    session.expire_on_commit = expiring
             if outermost:
                 for callback in callbacks:
                     callback()

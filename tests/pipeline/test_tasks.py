@@ -71,7 +71,8 @@ class TestLateAcks:
         celery = WithRedis().CELERY
 
         assert celery["task_acks_late"] and celery["task_reject_on_worker_lost"]
-        assert celery["worker_prefetch_multiplier"] == 1
+        # What a worker reserves ahead stays few: each is re-enqueued by a sweeper if the worker dies.
+        assert 1 <= celery["worker_prefetch_multiplier"] <= 4
 
     def test_redis_redelivers_no_task_before_the_longest_backoff_is_over(self):
         class WithRedis(Config):
