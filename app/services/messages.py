@@ -152,8 +152,10 @@ def _store_and_dispatch(tenant: Tenant, conversation: Conversation, sender: User
         )
     notify.message_created(message, sender.name)  # live streams: published when this commits (app/live)
     try:
-        # The answer shows it: loaded now (from the identity map, no query), so a database gone after
-        # the commit cannot turn the stored message's 201 into a 503 (a client retrying would text twice).
+        db.session.flush()
+        # The answer shows it: loaded now, after the flush (from the identity map, no query), so a
+        # database gone after the commit cannot turn the stored message's 201 into a 503 (a client
+        # retrying would text twice). Loaded before the flush, it would add a post_update.
         conversation.last_message  # noqa: B018
         commit_step()  # stored before anything can fail, and before the worker looks for it
     except IntegrityError:
