@@ -23,6 +23,8 @@ import contextlib
 import os
 import re
 import shlex
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -97,6 +99,7 @@ class Bench:
                 process.stop()
         with contextlib.suppress(Exception):
             self.redis.kill()
+        shutil.rmtree(self.base, ignore_errors=True)
 
     def start_process(self, name: str) -> Process:
         argv = expand(procfile()[name], self.env)
@@ -330,7 +333,7 @@ def measure_size(bench: Bench, label: str, messages: int, results: dict, *, larg
         log(f"  {label:>5} {name:<36} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  {len(statements)} statements")
     for name, why in endpoints.skipped.items():
         result = results.setdefault(name, inbox_report.EndpointResult(name))
-        result.note = "; ".join(filter(None, (result.note, f"{label}: {why}")))
+        result.skipped.setdefault(why, []).append(label)
     tenants["seconds"] = seconds
     return tenants
 
@@ -352,7 +355,9 @@ def main() -> int:
 
     import inbox_throughput
 
+    load_at_start = os.getloadavg()  # other work on the machine shows in every figure
     bench = Bench(options)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))  # so `finally` stops what was started
     results: dict[str, inbox_report.EndpointResult] = {}
     seeding: dict[str, float] = {}
     throughput: dict = {}
@@ -378,7 +383,7 @@ def main() -> int:
         seeding=seeding,
         throughput=throughput,
         pg_version=f"PostgreSQL {pg_version}",
-        notes=[],
+        notes=[f"Load average (1, 5, 15 min) at the start: {load_at_start}; at the end: {os.getloadavg()}."],
     )
     Path(options.output).write_text(report)
     print(inbox_report.latency_table(list(results.values()), labels))

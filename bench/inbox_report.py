@@ -19,12 +19,19 @@ class EndpointResult:
     statements: int | None = None  # at the largest size
     raw_p50: float | None = None  # ms, at the largest size
     plans: list[tuple[str, str]] = field(default_factory=list)  # (statement, EXPLAIN text)
-    note: str = ""
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # why -> size labels it was not measured at
 
-    def growth(self, smallest: str, largest: str) -> float | None:
-        if smallest not in self.latency or largest not in self.latency or smallest == largest:
+    def growth(self, labels: list[str]) -> tuple[float, str] | None:
+        """(p50 at the largest size / p50 at the smallest size it was measured at, that size)."""
+        measured = [label for label in labels if label in self.latency]
+        if len(measured) < 2 or measured[-1] != labels[-1]:
             return None
-        return self.latency[largest][0] / self.latency[smallest][0]
+        return self.latency[measured[-1]][0] / self.latency[measured[0]][0], measured[0]
+
+    def note(self, labels: list[str]) -> str:
+        return "; ".join(
+            why if sizes == labels else f"{why} at {', '.join(sizes)}" for why, sizes in self.skipped.items()
+        )
 
 
 def machine() -> str:
@@ -59,10 +66,13 @@ def latency_table(results: list[EndpointResult], labels: list[str]) -> str:
             cells.append(f"{p50_p99[0]:.1f}/{p50_p99[1]:.1f} ms" if p50_p99 else "—")
         cells.append(str(result.statements) if result.statements is not None else "—")
         cells.append(f"{result.raw_p50:.1f} ms" if result.raw_p50 is not None else "—")
-        growth = result.growth(labels[0], largest)
-        cells.append(f"{growth:.1f}x" if growth is not None else "—")
-        if result.note:
-            cells[0] += f" ({result.note})"
+        growth = result.growth(labels)
+        if growth is None:
+            cells.append("—")
+        else:
+            cells.append(f"{growth[0]:.1f}x" + ("" if growth[1] == labels[0] else f" (from {growth[1]})"))
+        if note := result.note(labels):
+            cells[0] += f" ({note})"
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -123,17 +123,20 @@ def test_the_seeded_inbox_looks_like_a_real_one(seeded):
 
 def test_the_report_shows_each_endpoint_with_its_growth():
     result = inbox_report.EndpointResult("unread", latency={"10k": (5.0, 9.0), "1m": (10.0, 20.0)}, statements=2)
+    cursor = inbox_report.EndpointResult("list `before`", latency={"1m": (4.0, 8.0)})
+    cursor.skipped["no cursor"] = ["10k"]
     result.raw_p50 = 1.5
     result.plans = [("SELECT 1", "Result  (cost=0.00..0.01 rows=1 width=4)")]
     markdown = inbox_report.render(
         command="python bench/inbox.py --quick",
         labels=["10k", "1m"],
-        results=[result],
+        results=[result, cursor],
         seeding={"10k": 3.0, "1m": 180.0},
         throughput={},
         pg_version="PostgreSQL 15",
         notes=[],
     )
     assert "| unread | 5.0/9.0 ms | 10.0/20.0 ms | 2 | 1.5 ms | 2.0x |" in markdown
+    assert "| list `before` (no cursor at 10k) | — | 4.0/8.0 ms | — | — | — |" in markdown
     assert "Result  (cost=0.00..0.01 rows=1 width=4)" in markdown
     assert "python bench/inbox.py --quick" in markdown
