@@ -79,6 +79,9 @@ class Bench:
             LOG_LEVEL="WARNING",
             PYTHONUNBUFFERED="1",
             CELERY_BEAT_SCHEDULE_FILE=str(self.base / "celerybeat-schedule"),
+            # Nothing leaves the machine: a provider call the bench did not plan fails at once.
+            TWILIO_API_BASE_URL="http://127.0.0.1:9",
+            GHL_API_BASE_URL="http://127.0.0.1:9",
         )
         self.processes: dict[str, Process] = {}
         self.app = None

@@ -85,6 +85,7 @@ def throughput_table(figures: dict) -> str:
         ("end to end (first request -> last message `sent`)", f"**{figures['end_to_end_rate']:.1f} messages/s**"),
         ("API send rate (worker stopped)", f"{figures['api_rate']:.1f} requests/s (p50 {figures['api_p50']:.1f} ms)"),
         ("worker drain rate (queued sends, worker started)", f"{figures['drain_rate']:.1f} messages/s"),
+        ("worker drain: send tasks", figures.get("drain_task_runs", "—")),
         ("CPU per delivered message, web", f"{figures['cpu_ms']['web']:.1f} ms"),
         ("CPU per delivered message, worker (with its children)", f"{figures['cpu_ms']['worker']:.1f} ms"),
         ("CPU per delivered message, beat", f"{figures['cpu_ms']['beat']:.1f} ms"),
