@@ -341,6 +341,10 @@ def measure_size(bench: Bench, label: str, messages: int, results: dict, *, larg
     return tenants
 
 
+def _load(averages: tuple[float, ...]) -> str:
+    return " ".join(f"{value:.1f}" for value in averages)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10k,100k,1m", help="messages in the large tenant, comma-separated")
@@ -380,13 +384,15 @@ def main() -> int:
         pg_version = conn.execute("SHOW server_version").fetchone()[0]
     labels = [label for label, _ in sizes]
     report = inbox_report.render(
-        command="python bench/inbox.py " + shlex.join(sys.argv[1:]),
+        command=shlex.join(["python", "bench/inbox.py", *sys.argv[1:]]),
         labels=labels,
         results=list(results.values()),
         seeding=seeding,
         throughput=throughput,
         pg_version=f"PostgreSQL {pg_version}",
-        notes=[f"Load average (1, 5, 15 min) at the start: {load_at_start}; at the end: {os.getloadavg()}."],
+        notes=[
+            f"Load average (1, 5, 15 min) at the start: {_load(load_at_start)}; at the end: {_load(os.getloadavg())}."
+        ],
     )
     Path(options.output).write_text(report)
     print(inbox_report.latency_table(list(results.values()), labels))
