@@ -30,10 +30,8 @@ import json
 import os
 import random
 import re
-import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,43 +46,17 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import psycopg
-import redis
 import requests
 from cryptography.fernet import Fernet
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from procfile import ROOT, Process, Redis, dyno_env, expand, free_port, log, procfile, wait_for
 from twilio.request_validator import RequestValidator
 
-ROOT = Path(__file__).resolve().parents[1]
 PG_BIN = Path(os.environ.get("FAULTS_PG_BIN", "/usr/lib/postgresql/15/bin"))
-REDIS_SERVER = os.environ.get("REDIS_SERVER_BIN", "/usr/bin/redis-server")
 ACCOUNT_SID = "AC" + "f" * 32
 AUTH_TOKEN = "fault-suite-auth-token-0123456789"
 OUR_NUMBER = "+12025550100"
 FINAL = {"sent", "delivered", "read", "failed"}
 STATUS_POLL_FINISHED = {"delivered", "read", "failed"}
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for(condition, *, timeout: float, interval: float = 0.2, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(Exception):
-            result = condition()
-            if result:
-                return result
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------- fake Twilio
@@ -407,181 +379,6 @@ class Postgres:
             self.started = False
 
 
-class Redis:
-    """A private redis-server. No periodic persistence; `stop(keep=True)` saves on shutdown so the
-    queue survives an outage (a restart of a managed Redis), `stop(keep=False)` comes back empty."""
-
-    def __init__(self, base: Path):
-        self.port = free_port()
-        self.dir = base / "redis"
-        self.dir.mkdir()
-        self.log = base / "redis.log"
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-        self.frozen = False
-
-    def client(self) -> redis.Redis:
-        # No retries: redis-py retries a command whose connection closed, SHUTDOWN's included.
-        return redis.Redis(
-            port=self.port, socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 0), retry_on_error=[]
-        )
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603
-            [
-                REDIS_SERVER,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-                "--dbfilename",
-                "dump.rdb",
-            ],
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_for(self.client().ping, timeout=15, interval=0.05, what="redis-server")
-
-    def stop(self, *, keep: bool) -> None:
-        if self.process is None:
-            return
-        if self.frozen:
-            self.thaw()
-        with contextlib.suppress(redis.RedisError):
-            self.client().shutdown(save=keep, nosave=not keep)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-        self.process = None
-        if not keep:
-            (self.dir / "dump.rdb").unlink(missing_ok=True)
-
-    def freeze(self) -> None:
-        os.kill(self.process.pid, signal.SIGSTOP)
-        self.frozen = True
-
-    def thaw(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
-        self.frozen = False
-
-    def queued(self, queue: str = "sends") -> int | None:
-        with contextlib.suppress(redis.RedisError):
-            return self.client().llen(queue)
-        return None
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.process.pid, signal.SIGCONT)
-            self.process.kill()
-            self.process.wait(5)
-        self.process = None
-
-
-# --------------------------------------------------------------------------- the Procfile's processes
-
-
-def procfile() -> dict[str, str]:
-    lines = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if ":" in line and not line.lstrip().startswith("#"):
-            name, command = line.split(":", 1)
-            lines[name.strip()] = command.strip()
-    return lines
-
-
-def expand(command: str, env: dict) -> list[str]:
-    """A Procfile line as a dyno's shell would run it: ${VAR:-default} expanded, run with this Python."""
-    command = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m.group(1)) or m.group(2), command)
-    command = re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), ""), command)
-    argv = shlex.split(command)
-    argv = [a.replace("0.0.0.0:", "127.0.0.1:") for a in argv]  # everything stays on 127.0.0.1
-    if argv[0] == "gunicorn" and not any(a == "--bind" or a.startswith("--bind=") for a in argv):
-        argv += ["--bind", f"127.0.0.1:{env['PORT']}"]  # over a config file's 0.0.0.0
-    if argv[0] in ("gunicorn", "celery", "flask"):
-        argv = [sys.executable, "-m", argv[0], *argv[1:]]
-    return argv
-
-
-class Process:
-    def __init__(self, name: str, argv: list[str], env: dict, cwd: Path, log: Path):
-        self.name, self.argv, self.env, self.cwd, self.log = name, argv, env, cwd, log
-        self.process: subprocess.Popen | None = None
-        self.expected_down = True
-        self.log_offset = 0
-        self.starts = 0
-
-    def start(self) -> None:
-        self.log_offset = self.log.stat().st_size if self.log.exists() else 0
-        self.process = subprocess.Popen(  # noqa: S603
-            self.argv,
-            cwd=self.cwd,
-            env=self.env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: a kill reaches its children, as a dyno's would
-        )
-        self.expected_down = False
-        self.starts += 1
-        self.scanned, self.found = self.log_offset, False
-
-    def saw(self, needle: str) -> bool:
-        """Whether the log since this start contains `needle` (read incrementally)."""
-        if not self.log.exists():
-            return False
-        start = max(getattr(self, "scanned", 0), self.log_offset)
-        with self.log.open("rb") as handle:
-            handle.seek(max(start - len(needle), self.log_offset))
-            chunk = handle.read()
-            self.scanned = handle.tell()
-        self.found = getattr(self, "found", False) or needle.encode() in chunk
-        return self.found
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def signal_group(self, signum: int) -> None:
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signum)
-
-    def kill(self) -> None:
-        """SIGKILL to the whole group, as when a container or VM dies."""
-        self.expected_down = True
-        self.signal_group(signal.SIGKILL)
-        if self.process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(10)
-
-    def stop(self) -> None:
-        self.expected_down = True
-        if self.alive():
-            self.signal_group(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.signal_group(signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.process.wait(5)
-        self.signal_group(signal.SIGKILL)  # leftovers of the group
-
-    def output(self, since_start: bool = True) -> str:
-        if not self.log.exists():
-            return ""
-        with self.log.open("rb") as handle:
-            handle.seek(self.log_offset if since_start else 0)
-            return handle.read().decode(errors="replace")
-
-
 class Stack:
     """Everything the suite runs, and its cleanup."""
 
@@ -603,23 +400,22 @@ class Stack:
         self.http = requests.Session()
 
     def _dyno_env(self) -> dict:
-        keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "VIRTUAL_ENV", "TZ")}
-        return {
-            **keep,
-            "PYTHONPATH": str(ROOT),
-            "PORT": str(self.web_port),
-            "DATABASE_URL": self.pg.url,
-            "REDIS_URL": self.redis.url,
-            "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-            "REQUIRE_ENCRYPTION_KEYS": "true",
-            "SECRET_KEY": uuid.uuid4().hex,
-            "PUBLIC_BASE_URL": self.public_url,
-            "PROXY_HOPS": "0",
-            "TWILIO_API_BASE_URL": self.fake.url,
-            "TWILIO_RATE_LIMIT": os.environ.get("FAULTS_TWILIO_RATE_LIMIT", "10/second"),
-            "LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        }
+        return dyno_env(
+            **{
+                "PORT": str(self.web_port),
+                "DATABASE_URL": self.pg.url,
+                "REDIS_URL": self.redis.url,
+                "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+                "REQUIRE_ENCRYPTION_KEYS": "true",
+                "SECRET_KEY": uuid.uuid4().hex,
+                "PUBLIC_BASE_URL": self.public_url,
+                "PROXY_HOPS": "0",
+                "TWILIO_API_BASE_URL": self.fake.url,
+                "TWILIO_RATE_LIMIT": os.environ.get("FAULTS_TWILIO_RATE_LIMIT", "10/second"),
+                "LOG_LEVEL": "INFO",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
 
     def flask(self, *args: str) -> str:
         done = subprocess.run(  # noqa: S603

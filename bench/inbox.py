@@ -1,0 +1,406 @@
+#!/usr/bin/env python
+"""The inbox at a million messages, measured from outside (issue 14).
+
+    python bench/inbox.py                          # sizes 10k,100k,1m messages (~15 minutes on 2 cores)
+    python bench/inbox.py --sizes 10k,1m --sends 2000
+    python bench/inbox.py --quick                  # small sizes and counts: a smoke run (about a minute)
+
+For each size it recreates the database `conversations_inbox_bench` (or BENCH_DATABASE_URL) on the
+local PostgreSQL, runs the Procfile's `release` line, makes the tenants through the app (Twilio
+settings encrypted as in production), seeds one tenant with that many messages (bench/inbox_seed.py,
+COPY) beside a 1,000-conversation tenant, runs `flask recount-unread` when the app has it, then
+VACUUM ANALYZE. It starts the Procfile's `web` (gunicorn, production environment, a private
+redis-server) and drives each endpoint from this process over loopback; captures the SQL one
+request issues and replays it through psycopg (bench/inbox_sql.py). At the largest size it also
+runs `worker` and `beat` and measures outbound sends to the simulator. Results go to
+bench/RESULTS.md and the table is printed. Run inside the project's virtualenv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import inbox_report
+import inbox_seed
+import inbox_sql
+import psycopg
+import requests
+from cryptography.fernet import Fernet
+from inbox_seed import SeedSize
+from procfile import ROOT, Process, Redis, dyno_env, expand, free_port, log, procfile, wait_for
+from twilio.request_validator import RequestValidator
+
+sys.path.insert(0, str(ROOT))  # the app, for the in-process capture
+
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/conversations_inbox_bench")
+ACCOUNT_SID = "AC" + "e" * 32
+AUTH_TOKEN = "inbox-bench-auth-token-0123456789"
+OUR_NUMBER = "+12025550100"
+OTHER_TENANT = SeedSize(conversations=1000, contacts=500, messages=10_000)
+
+
+def parse_size(text: str) -> int:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([km]?)", text.strip().lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text}")
+    return int(float(match.group(1)) * {"": 1, "k": 1000, "m": 1_000_000}[match.group(2)])
+
+
+class Bench:
+    def __init__(self, options):
+        self.options = options
+        self.base = Path(tempfile.mkdtemp(prefix="inbox-bench-"))
+        self.redis = Redis(self.base)
+        self.web_port = free_port()
+        self.public_url = f"http://127.0.0.1:{self.web_port}"
+        self.env = dyno_env(
+            PORT=str(self.web_port),
+            DATABASE_URL=DATABASE_URL,
+            REDIS_URL=self.redis.url,
+            APP_ENV="production",
+            ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+            REQUIRE_ENCRYPTION_KEYS="true",
+            SECRET_KEY=uuid.uuid4().hex,
+            PUBLIC_BASE_URL=self.public_url,
+            PROXY_HOPS="0",
+            LOG_LEVEL="WARNING",
+            PYTHONUNBUFFERED="1",
+            CELERY_BEAT_SCHEDULE_FILE=str(self.base / "celerybeat-schedule"),
+            # Nothing leaves the machine: a provider call the bench did not plan fails at once.
+            TWILIO_API_BASE_URL="http://127.0.0.1:9",
+            GHL_API_BASE_URL="http://127.0.0.1:9",
+        )
+        self.processes: dict[str, Process] = {}
+        self.app = None
+
+    # -- lifecycle
+    def start(self) -> None:
+        self.redis.start()
+        os.environ.update(self.env)  # before the app's config is imported
+        from app import create_app
+        from config import Config
+
+        self.reset_database()
+        self.app = create_app(Config())
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            with contextlib.suppress(Exception):
+                process.stop()
+        with contextlib.suppress(Exception):
+            self.redis.kill()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def start_process(self, name: str) -> Process:
+        argv = expand(procfile()[name], self.env)
+        process = Process(name, argv, self.env, ROOT, self.base / f"{name}.log")
+        process.start()
+        self.processes[name] = process
+        if name == "web":
+            wait_for(lambda: requests.get(f"{self.public_url}/healthz", timeout=2).ok, timeout=60, what="gunicorn")
+        if name == "worker":
+            wait_for(lambda: " ready." in process.output(), timeout=90, what="the worker")
+        return process
+
+    def flask(self, *args: str) -> str:
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"flask {' '.join(args)}: {done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def reset_database(self) -> None:
+        name = DATABASE_URL.rsplit("/", 1)[1]
+        with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        subprocess.run(expand(procfile()["release"], self.env), cwd=ROOT, env=self.env, check=True, capture_output=True)  # noqa: S603
+
+    # -- the data
+    def make_tenants(self) -> dict:
+        from app.services import accounts, settings
+
+        with self.app.app_context():
+            big = accounts.create_tenant("Inbox bench")
+            users = [
+                accounts.create_user(
+                    big, email=f"staff{n}@inbox.test", name=f"Staff {n}", role="admin" if n == 0 else "staff"
+                )
+                for n in range(5)
+            ]
+            settings.update_messaging_settings(
+                big,
+                {
+                    "sms_provider": "twilio",
+                    "twilio_account_sid": ACCOUNT_SID,
+                    "twilio_auth_token": AUTH_TOKEN,
+                    "twilio_phone_number": OUR_NUMBER,
+                },
+            )
+            other = accounts.create_tenant("Other tenant")
+            other_user = accounts.create_user(other, email="owner@other.test", name="Owner", role="admin")
+            return {
+                "big": big.id,
+                "users": [u.id for u in users],
+                "token": accounts.issue_token(users[0], "bench"),
+                "other": other.id,
+                "other_users": [other_user.id],
+            }
+
+    def seed(self, messages: int) -> tuple[dict, float]:
+        started = time.perf_counter()
+        self.reset_database()
+        tenants = self.make_tenants()
+        now = time.time()
+        with psycopg.connect(DATABASE_URL) as conn:
+            seeded = inbox_seed.seed_tenant(
+                conn, tenant_id=tenants["big"], size=SeedSize.for_messages(messages), user_ids=tenants["users"], now=now
+            )
+            inbox_seed.seed_tenant(
+                conn, tenant_id=tenants["other"], size=OTHER_TENANT, user_ids=tenants["other_users"], now=now
+            )
+            conn.commit()
+        if "recount-unread" in self.flask("--help"):
+            self.flask("recount-unread")
+        with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+        tenants["phones"] = seeded.phones
+        seconds = time.perf_counter() - started
+        log(
+            f"seeded {seeded.messages:,} messages ({seeded.unread:,} unread) in {seeded.conversations:,}"
+            f" conversations: {seconds:.0f} s"
+        )
+        return tenants, seconds
+
+
+def targets(tenants: dict, count: int) -> dict:
+    """The ids the requests name: a long recent thread, stored outbound messages for status callbacks."""
+    with psycopg.connect(DATABASE_URL) as conn:
+        # The most recent thread long enough to have a second page (any, at a tiny size).
+        conversation = conn.execute(
+            "SELECT c.id FROM conversations c JOIN messages m ON m.conversation_id = c.id WHERE c.tenant_id = %s"
+            " GROUP BY c.id ORDER BY count(*) > 60 DESC, max(c.last_message_at) DESC LIMIT 1",
+            (tenants["big"],),
+        ).fetchone()[0]
+        outbound = conn.execute(
+            "SELECT m.provider_message_id, c.phone_number FROM messages m"
+            " JOIN conversations c ON c.id = m.conversation_id"
+            " WHERE m.tenant_id = %s AND m.direction = 'outbound' AND m.channel = 'sms'"
+            " AND m.delivery_status IN ('sent', 'delivered') ORDER BY m.id DESC LIMIT %s",
+            (tenants["big"], count),
+        ).fetchall()
+    return {"conversation": conversation, "outbound": outbound}
+
+
+class Endpoints:
+    """Each measured request, by name: a function of the call's index returning (method, path, form)."""
+
+    def __init__(self, bench: Bench, tenants: dict, found: dict, session: requests.Session):
+        self.bench, self.tenants, self.found = bench, tenants, found
+        self.validator = RequestValidator(AUTH_TOKEN)
+        self.auth = {"Authorization": f"Bearer {tenants['token']}"}
+        api, conversation = "/api/v1/conversations", found["conversation"]
+        first = session.get(bench.public_url + api, headers=self.auth, timeout=30).json()["meta"]
+        older = session.get(f"{bench.public_url}{api}/{conversation}/messages", headers=self.auth, timeout=30)
+        older = older.json()["meta"].get("next_before")
+        self.skipped = {}  # name -> why it is not measured
+        self.routes = {
+            "list (default)": lambda i: ("GET", api, None),
+            "list `channel=sms&status=open`": lambda i: ("GET", f"{api}?channel=sms&status=open", None),
+            f"list `search={inbox_seed.SEARCH_SURNAME}`": lambda i: (
+                "GET",
+                f"{api}?search={inbox_seed.SEARCH_SURNAME}",
+                None,
+            ),
+            "list `offset=5000`": lambda i: ("GET", f"{api}?offset=5000", None),
+        }
+        if first.get("next_before") is not None:  # the keyset cursor, once the app has it
+            self.routes["list `before` (page 2)"] = lambda i: ("GET", f"{api}?before={first['next_before']}", None)
+        else:
+            self.skipped["list `before` (page 2)"] = "no `meta.next_before` on the list yet"
+        self.routes |= {
+            "unread": lambda i: ("GET", f"{api}/unread", None),
+            "get conversation": lambda i: ("GET", f"{api}/{conversation}", None),
+            "messages": lambda i: ("GET", f"{api}/{conversation}/messages", None),
+            "messages `before` page": lambda i: ("GET", f"{api}/{conversation}/messages?before={older}", None),
+            "Twilio inbound webhook (receipt)": self.inbound,
+            "Twilio status callback (receipt)": self.status_callback,
+        }
+        if older is None:
+            self.skipped["messages `before` page"] = "the thread has one page only at this size"
+            del self.routes["messages `before` page"]
+
+    def inbound(self, i: int):
+        phones = self.tenants["phones"]
+        params = {
+            "MessageSid": "SM" + uuid.uuid4().hex,
+            "AccountSid": ACCOUNT_SID,
+            "From": phones[(i * 7919) % len(phones)],
+            "To": OUR_NUMBER,
+            "Body": "Is my order ready?",
+            "NumMedia": "0",
+            "SmsStatus": "received",
+        }
+        return "POST", "/webhooks/twilio", params
+
+    def status_callback(self, i: int):
+        sid, phone = self.found["outbound"][i % len(self.found["outbound"])]
+        params = {
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "AccountSid": ACCOUNT_SID,
+            "MessageStatus": "delivered",
+            "SmsStatus": "delivered",
+            "To": phone,
+            "From": OUR_NUMBER,
+            "ApiVersion": "2010-04-01",
+        }
+        return "POST", "/webhooks/twilio", params
+
+    def headers(self, path: str, form: dict | None) -> dict:
+        if form is None:
+            return self.auth
+        return {"X-Twilio-Signature": self.validator.compute_signature(self.bench.public_url + path, form)}
+
+
+def drive(endpoints: Endpoints, name: str, session: requests.Session, *, warmup: int, runs: int, start: int):
+    """(p50, p99) in ms of `runs` sequential requests after `warmup`; call indexes from `start` (unique ids)."""
+    timings = []
+    for i in range(warmup + runs):
+        method, path, form = endpoints.routes[name](start + i)
+        headers = endpoints.headers(path, form)
+        began = time.perf_counter()
+        answer = session.request(method, endpoints.bench.public_url + path, headers=headers, data=form, timeout=60)
+        elapsed = (time.perf_counter() - began) * 1000
+        if answer.status_code >= 300:
+            raise RuntimeError(f"{name}: {answer.status_code} {answer.text[:300]}")
+        if i >= warmup:
+            timings.append(elapsed)
+    timings.sort()
+    return statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+
+
+def sql_of(bench: Bench, endpoints: Endpoints, name: str, index: int) -> list[inbox_sql.Statement]:
+    """The statements one request issues, through the test client; a stored webhook event is removed
+    after, so the replay (rolled back each time) can insert it again."""
+    method, path, form = endpoints.routes[name](index)
+    client = bench.app.test_client()
+    answer, statements = inbox_sql.capture(
+        bench.app, lambda: client.open(path, method=method, headers=endpoints.headers(path, form), data=form)
+    )
+    if answer.status_code >= 300:
+        raise RuntimeError(f"capture {name}: {answer.status_code} {answer.get_data(as_text=True)[:300]}")
+    if form is not None:
+        with psycopg.connect(DATABASE_URL) as conn:
+            conn.execute(
+                "DELETE FROM webhook_events WHERE tenant_id = %s AND payload->>'MessageSid' = %s",
+                (endpoints.tenants["big"], form["MessageSid"]),
+            )
+    return statements
+
+
+def measure_size(bench: Bench, label: str, messages: int, results: dict, *, largest: bool) -> dict:
+    options = bench.options
+    tenants, seconds = bench.seed(messages)
+    bench.start_process("web")
+    session = requests.Session()
+    found = targets(tenants, 2 * (options.warmup + options.requests) + 20)
+    endpoints = Endpoints(bench, tenants, found, session)
+    for n, name in enumerate(endpoints.routes):
+        result = results.setdefault(name, inbox_report.EndpointResult(name))
+        result.latency[label] = drive(endpoints, name, session, warmup=options.warmup, runs=options.requests, start=0)
+        statements = sql_of(bench, endpoints, name, options.warmup + options.requests + 1 + n)
+        result.statements = len(statements)
+        if largest:
+            result.raw_p50 = inbox_sql.replay(DATABASE_URL, statements, runs=min(options.requests, 200))
+            result.plans = inbox_sql.explain(DATABASE_URL, statements)
+        p50, p99 = result.latency[label]
+        log(f"  {label:>5} {name:<36} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  {len(statements)} statements")
+    for name, why in endpoints.skipped.items():
+        result = results.setdefault(name, inbox_report.EndpointResult(name))
+        result.skipped.setdefault(why, []).append(label)
+    tenants["seconds"] = seconds
+    return tenants
+
+
+def _load(averages: tuple[float, ...]) -> str:
+    return " ".join(f"{value:.1f}" for value in averages)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10k,100k,1m", help="messages in the large tenant, comma-separated")
+    parser.add_argument("--requests", type=int, default=300, help="timed requests per endpoint")
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--sends", type=int, default=2000, help="outbound sends (0: skip the throughput part)")
+    parser.add_argument("--send-threads", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="sizes 2k,20k; 50 requests; 200 sends")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
+    options = parser.parse_args()
+    if options.quick:
+        options.sizes, options.requests, options.warmup, options.sends = "2k,20k", 50, 10, min(options.sends, 200)
+    sizes = [(label.strip(), parse_size(label)) for label in options.sizes.split(",")]
+    sizes.sort(key=lambda pair: pair[1])
+
+    import inbox_throughput
+
+    load_at_start = os.getloadavg()  # other work on the machine shows in every figure
+    bench = Bench(options)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))  # so `finally` stops what was started
+    results: dict[str, inbox_report.EndpointResult] = {}
+    seeding: dict[str, float] = {}
+    throughput: dict = {}
+    try:
+        bench.start()
+        for index, (label, messages) in enumerate(sizes):
+            log(f"size {label}: {messages:,} messages")
+            largest = index == len(sizes) - 1
+            tenants = measure_size(bench, label, messages, results, largest=largest)
+            seeding[label] = tenants["seconds"]
+            if largest and options.sends:
+                throughput = inbox_throughput.run(bench, sends=options.sends, threads=options.send_threads)
+            bench.processes.pop("web").stop()
+    finally:
+        bench.stop()
+    with psycopg.connect(DATABASE_URL) as conn:
+        pg_version = conn.execute("SHOW server_version").fetchone()[0]
+    labels = [label for label, _ in sizes]
+    report = inbox_report.render(
+        command=shlex.join(["python", "bench/inbox.py", *sys.argv[1:]]),
+        labels=labels,
+        results=list(results.values()),
+        seeding=seeding,
+        throughput=throughput,
+        pg_version=f"PostgreSQL {pg_version}",
+        notes=[
+            f"Load average (1, 5, 15 min) at the start: {_load(load_at_start)}; at the end: {_load(os.getloadavg())}."
+        ],
+    )
+    Path(options.output).write_text(report)
+    print(inbox_report.latency_table(list(results.values()), labels))
+    print()
+    print(inbox_report.throughput_table(throughput))
+    log(f"written to {options.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

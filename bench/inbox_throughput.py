@@ -1,0 +1,183 @@
+"""Outbound throughput through the Procfile's web, worker and beat, to the simulator provider.
+
+1. End to end: N sends (POST /api/v1/conversations/send, each to a new number) from several client
+   threads, from the first request until the last message is `sent` in the database, with the CPU
+   seconds each process group (web, worker with its pool children, beat) spent meanwhile.
+2. The API alone (worker stopped): the request rate; then the worker started on that backlog: its
+   drain rate, from its first send to its last.
+3. SQL statements per send, captured in-process: the API's request, then the worker's
+   `send_pending_message` for that message.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import inbox_sql
+import psycopg
+import requests
+from procfile import log, wait_for
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(group: int) -> float:
+    """CPU (user + system) of every live process in a process group (a gunicorn or celery tree)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:
+            total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+class Sender:
+    def __init__(self, bench, token: str, threads: int):
+        self.url = bench.public_url + "/api/v1/conversations/send"
+        self.token = token
+        self.threads = threads
+        self.local = threading.local()
+        self.next_number = 0
+        self.lock = threading.Lock()
+
+    def phone(self) -> str:
+        # New numbers, never ending in 0000-0002 (the simulator's failure numbers).
+        with self.lock:
+            while True:
+                self.next_number += 1
+                line = 5_000_000 + self.next_number
+                if line % 10_000 > 2:
+                    return f"+1415{line:07d}"
+
+    def session(self) -> requests.Session:
+        if not hasattr(self.local, "session"):
+            self.local.session = requests.Session()
+            self.local.session.headers["Authorization"] = f"Bearer {self.token}"
+        return self.local.session
+
+    def send_one(self, _index: int) -> float:
+        began = time.perf_counter()
+        answer = self.session().post(
+            self.url, json={"phone": self.phone(), "message": "Your order is ready.", "channel": "sms"}, timeout=60
+        )
+        if answer.status_code != 201:
+            raise RuntimeError(f"send: {answer.status_code} {answer.text[:300]}")
+        return (time.perf_counter() - began) * 1000
+
+    def send(self, count: int) -> tuple[float, float, list[float]]:
+        """(wall-clock start, end, latencies in ms) of `count` sends from the client threads."""
+        started = time.time()
+        with ThreadPoolExecutor(self.threads) as pool:
+            latencies = list(pool.map(self.send_one, range(count)))
+        return started, time.time(), latencies
+
+
+def wait_sent(database_url: str, tenant_id: int, count: int, timeout: float) -> tuple[float, float]:
+    """(first, last) sent_at as epoch seconds, once `count` of the tenant's messages are sent or beyond."""
+    query = (
+        "SELECT count(*), extract(epoch FROM min(sent_at)), extract(epoch FROM max(sent_at)) FROM messages"
+        " WHERE tenant_id = %s AND direction = 'outbound' AND delivery_status IN ('sent', 'delivered', 'read')"
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+
+        def done():
+            row = conn.execute(query, (tenant_id,)).fetchone()
+            return (float(row[1]), float(row[2])) if row[0] >= count else None
+
+        return wait_for(done, timeout=timeout, interval=0.2, what=f"{count} sends to reach `sent`")
+
+
+def send_task_runs(worker) -> tuple[int, int]:
+    """(send tasks the worker ran since it started, how many of them sent something): Celery's INFO lines."""
+    finished = [line for line in worker.output().splitlines() if "messages.send[" in line and " succeeded " in line]
+    return len(finished), sum("'sent'" in line for line in finished)
+
+
+def make_tenant(bench) -> dict:
+    from app.services import accounts, settings
+
+    with bench.app.app_context():
+        tenant = accounts.create_tenant("Simulator tenant")
+        user = accounts.create_user(tenant, email="sender@sim.test", name="Sender", role="admin")
+        settings.update_messaging_settings(tenant, {"sms_provider": "simulator"})
+        return {"id": tenant.id, "token": accounts.issue_token(user, "bench")}
+
+
+def statements_per_send(bench, tenant: dict) -> tuple[int, int]:
+    from app.services import delivery
+
+    client = bench.app.test_client()
+    headers = {"Authorization": f"Bearer {tenant['token']}"}
+    body = {"phone": "+14159999123", "message": "Captured send.", "channel": "sms"}
+    answer, api = inbox_sql.capture(
+        bench.app, lambda: client.post("/api/v1/conversations/send", headers=headers, json=body)
+    )
+    if answer.status_code != 201:
+        raise RuntimeError(f"capture send: {answer.status_code} {answer.get_data(as_text=True)[:300]}")
+    message_id = answer.get_json()["data"]["message"]["id"]
+
+    def work():
+        with bench.app.app_context():
+            return delivery.send_pending_message(tenant["id"], message_id)
+
+    _, worker = inbox_sql.capture(bench.app, work)
+    return len(api), len(worker)
+
+
+def run(bench, *, sends: int, threads: int) -> dict:
+    database_url = bench.env["DATABASE_URL"]
+    tenant = make_tenant(bench)
+    api_statements, worker_statements = statements_per_send(bench, tenant)
+    captured = 1
+    bench.start_process("worker")
+    bench.start_process("beat")
+    time.sleep(5)  # beat's start-up (imports, schedule file) is not a cost of the sends
+    sender = Sender(bench, tenant["token"], threads)
+    groups = {name: bench.processes[name].process.pid for name in ("web", "worker", "beat")}
+
+    cpu_before = {name: group_cpu_seconds(pid) for name, pid in groups.items()}
+    started, _, _ = sender.send(sends)
+    _, last_sent = wait_sent(database_url, tenant["id"], captured + sends, timeout=600)
+    cpu_after = {name: group_cpu_seconds(pid) for name, pid in groups.items()}
+    end_to_end = sends / (last_sent - started)
+    log(f"  end to end: {sends} sends in {last_sent - started:.1f} s: {end_to_end:.1f} messages/s")
+
+    # The API alone, then the worker alone on the backlog it left.
+    bench.processes.pop("worker").stop()
+    backlog = max(sends // 2, 1)
+    api_started, api_ended, latencies = sender.send(backlog)
+    drain_from = time.time()
+    bench.start_process("worker")
+    first, last = wait_sent(database_url, tenant["id"], captured + sends + backlog, timeout=600)
+    with psycopg.connect(database_url) as conn:
+        first = conn.execute(
+            "SELECT extract(epoch FROM min(sent_at)) FROM messages"
+            " WHERE tenant_id = %s AND sent_at >= to_timestamp(%s)",
+            (tenant["id"], drain_from),
+        ).fetchone()[0]
+    drain = backlog / max(last - float(first), 1e-3)
+    # A backlog older than SWEEP_REQUEUE_AFTER_SECONDS is queued again by beat's sweeper: more task runs than sends.
+    drain_runs, drain_sent = send_task_runs(bench.processes["worker"])
+    log(f"  API alone {backlog / (api_ended - api_started):.1f} requests/s; worker drains {drain:.1f} messages/s")
+    return {
+        "sends": sends,
+        "threads": threads,
+        "end_to_end_rate": end_to_end,
+        "api_rate": backlog / (api_ended - api_started),
+        "api_p50": statistics.median(latencies),
+        "drain_rate": drain,
+        "cpu_ms": {name: (cpu_after[name] - cpu_before[name]) * 1000 / sends for name in groups},
+        "drain_task_runs": f"{drain_runs} send tasks run ({drain_sent} of them sent) for {backlog} queued sends",
+        "api_statements": api_statements,
+        "worker_statements": worker_statements,
+    }
