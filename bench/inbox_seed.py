@@ -304,6 +304,7 @@ CONVERSATION_COLUMNS = (
     "contact_id",
     "assigned_to",
     "metadata",
+    "last_message_at",  # the conversation's start until the SQL after the COPY sets its newest message's
     "inserted_at",
     "updated_at",
 )
@@ -535,6 +536,7 @@ def seed_tenant(
                 contact_id,
                 conversation["assigned"],
                 "{}",
+                started_at,
                 started_at,
                 started_at,
             )
