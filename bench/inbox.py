@@ -394,7 +394,7 @@ def main() -> int:
             f"Load average (1, 5, 15 min) at the start: {_load(load_at_start)}; at the end: {_load(os.getloadavg())}."
         ],
     )
-    Path(options.output).write_text(report)
+    Path(options.output).write_text(report + inbox_report.kept_reading(Path(options.output)))
     print(inbox_report.latency_table(list(results.values()), labels))
     print()
     print(inbox_report.throughput_table(throughput))
