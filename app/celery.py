@@ -26,6 +26,7 @@ _broker_down_until = 0.0
 # costs a request at most one bounded wait, and only the few that were already waiting pay it.
 REDIS_STUCK_AFTER_SECONDS = 0.5
 _in_flight: dict[int, float] = {}  # call number -> when it started (time.monotonic())
+_reported_stuck: set[int] = set()  # calls already logged as stuck: one log line per stuck call
 _in_flight_lock = threading.Lock()
 _call_numbers = itertools.count()
 
@@ -74,8 +75,12 @@ def redis_recently_failed() -> bool:
     if now < _broker_down_until:
         return True
     with _in_flight_lock:
-        oldest = min(_in_flight.values(), default=now)
-    return now - oldest > REDIS_STUCK_AFTER_SECONDS
+        stuck = {number for number, started in _in_flight.items() if now - started > REDIS_STUCK_AFTER_SECONDS}
+        newly_stuck = stuck - _reported_stuck
+        _reported_stuck.update(stuck)
+    if newly_stuck:  # operators see why sends go through the sweeper for a while
+        log.warning("redis.stuck", extra={"calls": len(stuck), "after_seconds": REDIS_STUCK_AFTER_SECONDS})
+    return bool(stuck)
 
 
 def redis_failed() -> None:
@@ -97,6 +102,7 @@ def redis_call():
     finally:
         with _in_flight_lock:
             _in_flight.pop(number, None)
+            _reported_stuck.discard(number)
 
 
 def broker_was_emptied(observer: str) -> bool:

@@ -126,7 +126,7 @@ def test_nothing_sent_during_the_freeze_is_lost(api_on_redis, private_redis, fro
     assert left_to_sweeper + queued >= 4
 
 
-def test_a_call_stuck_in_another_thread_makes_redis_skipped_until_it_returns(monkeypatch):
+def test_a_call_stuck_in_another_thread_makes_redis_skipped_until_it_returns(monkeypatch, caplog):
     monkeypatch.setattr(app_celery, "_broker_down_until", 0.0)
     release = threading.Event()
 
@@ -140,6 +140,9 @@ def test_a_call_stuck_in_another_thread_makes_redis_skipped_until_it_returns(mon
         assert not app_celery.redis_recently_failed()  # a call in flight for a moment is normal
         time.sleep(app_celery.REDIS_STUCK_AFTER_SECONDS + 0.2)
         assert app_celery.redis_recently_failed()
+        assert app_celery.redis_recently_failed()
+        # Operators are told once per stuck call why sends now go through the sweeper.
+        assert [r.message for r in caplog.records if r.name == "app.celery"] == ["redis.stuck"]
     finally:
         release.set()
         thread.join(5)
