@@ -24,6 +24,7 @@ from app.services.conversations import (
 )
 from app.services.delivery import hand_to_worker
 from app.services.provider_registry import has_provider
+from app.services.queries import bounded_total
 from app.services.unit_of_work import commit_step, use_case
 
 log = logging.getLogger(__name__)
@@ -109,10 +110,10 @@ def list_messages(
     query = sa.select(Message).where(Message.tenant_id == tenant.id, Message.conversation_id == conversation.id)
     if before is not None:
         query = query.where(_older_than(tenant, conversation, before))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
-    newest_first = db.session.scalars(query.order_by(*NEWEST_FIRST).limit(limit).offset(offset)).all()
-    has_older = offset + len(newest_first) < total
-    next_before = newest_first[-1].id if newest_first and has_older else None
+    fetched = db.session.scalars(query.order_by(*NEWEST_FIRST).limit(limit + 1).offset(offset)).all()
+    total = bounded_total(query, fetched, limit=limit, offset=offset)  # no count when the thread ends here
+    newest_first = fetched[:limit]
+    next_before = newest_first[-1].id if len(fetched) > limit else None
     return list(reversed(newest_first)), total, next_before
 
 

@@ -67,10 +67,11 @@ def page(
     loaded = {row.id: row for row in load(ids[:limit])} if ids else {}
     rows = [loaded[row_id] for row_id in ids[:limit]]
     more = len(ids) > limit and cursor_of is not None
-    return Page(rows, _total(ids_query, ids, limit=limit, offset=offset), cursor_of(rows[-1]) if more else None)
+    return Page(rows, bounded_total(ids_query, ids, limit=limit, offset=offset), cursor_of(rows[-1]) if more else None)
 
 
-def _total(query, fetched: list, *, limit: int, offset: int) -> int:
+def bounded_total(query, fetched: list, *, limit: int, offset: int) -> int:
+    """A list's `total` (see COUNT_AHEAD), given the `limit + 1` rows it fetched at `offset`."""
     if len(fetched) <= limit and (fetched or offset == 0):
         return offset + len(fetched)  # the page reached the end: no count needed
     counted = query.order_by(None).limit(offset + limit + COUNT_AHEAD).subquery()

@@ -6,6 +6,7 @@ import pytest
 
 from app.extensions import db
 from app.models import Conversation, Message
+from app.services import queries
 from tests import factories
 from tests.api.helpers import error_of, stored_messages
 from tests.queue import Job
@@ -82,6 +83,14 @@ class TestListingMessages:
 
         assert bodies(response) == [f"m{i}" for i in range(7)]
         assert response.json["meta"] == {"total": 7, "limit": 50, "offset": 0, "next_before": None}
+
+    def test_a_long_threads_total_is_counted_only_a_bounded_way_past_the_page(self, api, history, monkeypatch):
+        conversation, _ = history
+        monkeypatch.setattr(queries, "COUNT_AHEAD", 2)
+        url = f"/api/v1/conversations/{conversation.id}/messages?limit=2"
+
+        assert api.get(url).json["meta"]["total"] == 2 + 2  # a lower bound, still past the page
+        assert api.get(f"{url}&offset=4").json["meta"]["total"] == 7  # the start is in sight: exact
 
     def test_messages_carry_their_delivery_details(self, api, tenant):
         conversation = factories.make_conversation(tenant=tenant, channel="web")
