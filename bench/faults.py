@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import psycopg
 import requests
 from cryptography.fernet import Fernet
-from procfile import ROOT, Process, Redis, dyno_env, expand, free_port, log, procfile, wait_for
+from procfile import ROOT, Process, Redis, dyno_env, expand, free_port, log, procfile, run_flask, wait_for
 from twilio.request_validator import RequestValidator
 
 PG_BIN = Path(os.environ.get("FAULTS_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -418,17 +418,7 @@ class Stack:
         )
 
     def flask(self, *args: str) -> str:
-        done = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "flask", "--app", "wsgi", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"flask {' '.join(args[:2])} failed:\n{done.stdout}\n{done.stderr}")
-        return done.stdout
+        return run_flask(self.env, *args)
 
     def up(self) -> None:
         log(f"temp dir {self.base}")

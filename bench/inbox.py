@@ -40,7 +40,7 @@ import psycopg
 import requests
 from cryptography.fernet import Fernet
 from inbox_seed import SeedSize
-from procfile import ROOT, Process, Redis, dyno_env, expand, free_port, log, procfile, wait_for
+from procfile import ROOT, Process, Redis, dyno_env, expand, free_port, log, procfile, run_flask, wait_for
 from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(ROOT))  # the app, for the in-process capture
@@ -116,16 +116,7 @@ class Bench:
         return process
 
     def flask(self, *args: str) -> str:
-        done = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "flask", "--app", "wsgi", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"flask {' '.join(args)}: {done.stdout}\n{done.stderr}")
-        return done.stdout
+        return run_flask(self.env, *args)
 
     def reset_database(self) -> None:
         name = DATABASE_URL.rsplit("/", 1)[1]

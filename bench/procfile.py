@@ -34,6 +34,21 @@ def dyno_env(**settings: str) -> dict:
     return {**keep, "PYTHONPATH": str(ROOT), **settings}
 
 
+def run_flask(env: dict, *args: str, timeout: float = 180) -> str:
+    """`flask --app wsgi ARGS` with a dyno's `env`, as the release line runs; its output, or RuntimeError."""
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"flask {' '.join(args[:2])} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
 def log(message: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
 

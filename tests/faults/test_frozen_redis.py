@@ -19,19 +19,14 @@ from app.models import Message
 from config import BROKER_SOCKET_TIMEOUT_SECONDS
 from tests import factories
 from tests.pipeline import live
-from tests.services import require, truncate_everything
+from tests.services import truncate_everything
 
 ONE_WAIT = max(PUBLISH_TIMEOUT_SECONDS, BROKER_SOCKET_TIMEOUT_SECONDS)
 
 
 @pytest.fixture(scope="module")
 def private_redis(tmp_path_factory):
-    server = live.RedisServer(tmp_path_factory.mktemp("frozen-redis"))
-    try:
-        server.start()
-    except Exception as exc:  # no redis-server binary, or it would not start
-        server.stop()
-        require("Redis", exc)
+    server = live.started_redis(tmp_path_factory.mktemp("frozen-redis"))
     yield server
     os.kill(server.process.pid, signal.SIGCONT)
     server.stop()

@@ -15,7 +15,7 @@ from tests import factories
 from tests.pipeline import live
 from tests.pipeline.fakes import FakeProvider
 from tests.pipeline.live import make_app
-from tests.services import require, truncate_everything
+from tests.services import truncate_everything
 
 
 @pytest.fixture
@@ -53,12 +53,7 @@ def compose(tenant, staff, conversation, queue):
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
-    server = live.RedisServer(tmp_path_factory.mktemp("redis"))
-    try:
-        server.start()
-    except Exception as exc:  # no redis-server binary, or it would not start
-        server.stop()
-        require("Redis", exc)
+    server = live.started_redis(tmp_path_factory.mktemp("redis"))
     try:
         yield server
     finally:

@@ -21,7 +21,7 @@ import redis
 
 from app import create_app, jobs
 from config import Config, TestConfig
-from tests.services import CommittedConfig, celery_left_as_it_was
+from tests.services import CommittedConfig, celery_left_as_it_was, require
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = os.environ.get("REDIS_SERVER_BIN", "/usr/bin/redis-server")
@@ -82,6 +82,17 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(10)
         self.process = None
+
+
+def started_redis(log_dir: Path) -> RedisServer:
+    """A private redis-server, running; without a redis-server binary, a skip (a failure under CI)."""
+    server = RedisServer(log_dir)
+    try:
+        server.start()
+    except Exception as exc:  # no redis-server binary, or it would not start
+        server.stop()
+        require("Redis", exc)
+    return server
 
 
 class Worker:
