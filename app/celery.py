@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from functools import cache
 
 import redis
 from celery import Celery, Task
@@ -17,6 +18,9 @@ from config import BROKER_SOCKET_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
 
+# kombu's Redis transport redelivers an unacknowledged task (a retry waiting for its ETA is one)
+# after `visibility_timeout` seconds, 3600 unless configured: a longer countdown would run twice.
+REDIS_VISIBILITY_TIMEOUT = 3600.0
 # After a failed enqueue, skip the broker for this long; the sweepers enqueue what was skipped.
 BROKER_BACKOFF_SECONDS = 10.0
 _broker_down_until = 0.0
@@ -59,6 +63,11 @@ def celery_init_app(app: Flask) -> Celery:
 
 
 _instead: Callable | None = None
+
+
+def runs_in_process() -> bool:
+    """Whether tasks run here and now, in the caller's process (no broker: development)."""
+    return current_app.extensions["celery"].conf.task_always_eager
 
 
 def enqueue_instead(recorder: Callable | None) -> None:
@@ -105,6 +114,56 @@ def redis_call():
             _reported_stuck.discard(number)
 
 
+@cache
+def _redis(url: str) -> redis.Redis:
+    """One client (and connection pool) per process, bounded like every other Redis call."""
+    return redis.Redis.from_url(
+        url, socket_timeout=BROKER_SOCKET_TIMEOUT_SECONDS, socket_connect_timeout=BROKER_SOCKET_TIMEOUT_SECONDS
+    )
+
+
+# A task's "waiting" mark outlives a lost task only this long: then the next enqueue queues another
+# (the sweepers re-enqueue what the lost one would have done after SWEEP_REQUEUE_AFTER_SECONDS anyway).
+WAITING_MARK_SECONDS = 30
+
+
+def enqueue_unless_waiting(key: str, task_name: str, *args) -> bool:
+    """Enqueue unless a task enqueued under `key` is still waiting to start: that one does this work
+    too (a send task takes every message its tenant has due), so a burst costs a few tasks, not one
+    per message. The task calls `waiting_task_started(key)` before it looks for work, so anything
+    committed after that queues a new one. Without Redis (development, tests) every call enqueues."""
+    url = current_app.config.get("REDIS_URL")
+    if not url or _instead is not None or runs_in_process():
+        return enqueue(task_name, *args)
+    if redis_recently_failed():
+        return False
+    mark = f"conversations:waiting:{key}"
+    try:
+        with redis_call():
+            first = _redis(url).set(mark, "1", nx=True, ex=WAITING_MARK_SECONDS)
+    except Exception:  # noqa: BLE001 - the caller's rows are committed; the sweepers enqueue later
+        log.warning("celery.enqueue-failed", extra={"task": task_name})
+        return False
+    if not first:
+        return True
+    if enqueue(task_name, *args):
+        return True
+    waiting_task_started(key)  # nothing is waiting after all: the next enqueue must not be skipped
+    return False
+
+
+def waiting_task_started(key: str) -> None:
+    """Clear `key`'s waiting mark: from now on, new work needs a task of its own."""
+    url = current_app.config.get("REDIS_URL")
+    if not url or _instead is not None or redis_recently_failed():
+        return  # a mark left behind expires after WAITING_MARK_SECONDS
+    try:
+        with redis_call():
+            _redis(url).delete(f"conversations:waiting:{key}")
+    except Exception:  # noqa: BLE001 - as above: the mark expires
+        log.warning("celery.waiting-mark-not-cleared", extra={"key": key})
+
+
 def broker_was_emptied(observer: str) -> bool:
     """Whether Redis lost everything since `observer` last asked (restarted without persistence):
     every task queued before is gone, however recently. A key each observer sets once per Redis life."""
@@ -145,3 +204,18 @@ def enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
     except Exception:  # kombu raises several unrelated types for an unreachable broker
         log.warning("celery.enqueue-failed", extra={"task": task_name})
         return False
+
+
+def countdown_fits(celery_app: Celery, countdown: float) -> bool:
+    """Whether the broker holds a task back for `countdown` seconds without delivering it twice."""
+    options = celery_app.conf.broker_transport_options or {}
+    return countdown < options.get("visibility_timeout", REDIS_VISIBILITY_TIMEOUT) - 60
+
+
+def enqueue_later(task_name: str, *args, countdown: float) -> bool:
+    """Enqueue to run in `countdown` seconds; False, queueing nothing, when that wait cannot be kept
+    (in-process a task runs at once; too long a wait, see countdown_fits) or the broker is away.
+    The caller then leaves the work to its sweeper."""
+    if runs_in_process() or not countdown_fits(current_app.extensions["celery"], countdown):
+        return False
+    return enqueue(task_name, *args, countdown=countdown)

@@ -11,6 +11,7 @@ QUEUES = (SENDS, WEBHOOKS, STATUS, SYNC, PERIODIC, PUSH)
 
 SEND_MESSAGE = "messages.send"
 CHECK_STATUS = "messages.check_status"
+CHECK_STATUSES = "messages.check_statuses"  # a send task's batch of checks, in one task
 RECONCILE_SEND = "messages.reconcile"
 SWEEP_UNSENT = "messages.sweep_unsent"
 POLL_STATUSES = "messages.poll_statuses"
@@ -30,6 +31,7 @@ SWEEP_INBOUND_MEDIA = "media.sweep_inbound"
 QUEUE_OF = {
     SEND_MESSAGE: SENDS,
     CHECK_STATUS: STATUS,
+    CHECK_STATUSES: STATUS,
     RECONCILE_SEND: SENDS,
     SWEEP_UNSENT: PERIODIC,
     POLL_STATUSES: PERIODIC,

@@ -8,9 +8,11 @@ from tasks.retrying import retried_when_unavailable
 
 
 @shared_task(name=jobs.SEND_MESSAGE, bind=True, max_retries=None, acks_late=True)
-def send_message(self, tenant_id: int, message_id: int):
-    with retried_when_unavailable(self, lambda: delivery.leave_to_sweeper(tenant_id, message_id)):
-        return delivery.send_pending_message(tenant_id, message_id)
+def send_message(self, tenant_id: int, message_id: int | None = None):
+    """The message it was queued for, then whatever else its tenant has due (each message's own
+    retries are queued by the service, so only a database that is away retries the task)."""
+    with retried_when_unavailable(self):
+        return delivery.send_due_messages(tenant_id, message_id)
     return "deferred"
 
 
@@ -25,6 +27,12 @@ def reconcile_send(self, tenant_id: int, message_id: int):
 def check_status(self, tenant_id: int, message_id: int):
     with retried_when_unavailable(self):  # the poller asks again later
         delivery.check_status(tenant_id, message_id)
+
+
+@shared_task(name=jobs.CHECK_STATUSES, bind=True, max_retries=5, acks_late=True)
+def check_statuses(self, tenant_id: int, message_ids: list[int]):
+    with retried_when_unavailable(self):  # the poller asks again later
+        delivery.check_statuses(tenant_id, message_ids)
 
 
 @shared_task(name=jobs.SWEEP_UNSENT)

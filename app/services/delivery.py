@@ -1,8 +1,10 @@
 """Delivery: a worker claims a pending message, hands it to the tenant's provider, records the outcome.
 
 Every message is stored `pending` before it gets here, so nothing is lost if a worker or Redis
-dies; the claim makes sure no two workers send the same message. The steps commit one by one:
-the claim must be durable before the provider is called, and no transaction is held while it answers.
+dies; the claim makes sure no two workers send the same message. A send task takes its tenant's
+due messages one after another (send_due_messages), so a burst costs a few tasks, not one each.
+The steps commit one by one: the claim must be durable before the provider is called, and no
+transaction is held while it answers.
 
 When we cannot know whether the provider took a message (no answer before the timeout, or the
 worker died after claiming it), it is never simply sent again: it stays `pending` and claimed
@@ -10,7 +12,12 @@ while the provider's own report (its status callback names our message) or our q
 provider (`reconcile_send`) settles it; only a provider with no trace of it gets it again.
 """
 
+import itertools
 import logging
+import time
+from collections import Counter
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -18,11 +25,19 @@ from flask import current_app
 from sqlalchemy.exc import OperationalError
 
 from app import jobs
-from app.celery import broker_was_emptied, enqueue
+from app.celery import (
+    broker_was_emptied,
+    enqueue,
+    enqueue_later,
+    enqueue_unless_waiting,
+    runs_in_process,
+    waiting_task_started,
+)
 from app.extensions import db
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, idempotency_key
 from app.models.base import aware, utcnow
 from app.models.conversation import OPT_OUT_CHANNELS
+from app.models.message import DUE_TO_SEND
 from app.providers.base import FAILED, PENDING, SENT, MessagingProvider, OutboundMessage, ProviderError, Recipient
 from app.services.contacts import link_provider_contact, set_opt_out
 from app.services.delivery_status import apply_status_update
@@ -40,9 +55,10 @@ CLOCK_SKEW = timedelta(minutes=2)
 
 
 def hand_to_worker(tenant_id: int, message_id: int) -> bool:
-    """Enqueue the send of a committed, pending message. Its enqueued_at was set optimistically
+    """Enqueue the send of a committed, pending message, unless a send task for its tenant is still
+    waiting to start (that one takes it: send_due_messages). Its enqueued_at was set optimistically
     with the row; a failed hand-off clears it so the sweeper picks the message up soon."""
-    if enqueue(jobs.SEND_MESSAGE, tenant_id, message_id):
+    if enqueue_unless_waiting(_sends_of(tenant_id), jobs.SEND_MESSAGE, tenant_id, message_id):
         return True
     try:
         leave_to_sweeper(tenant_id, message_id)
@@ -67,12 +83,121 @@ def leave_to_sweeper(tenant_id: int, message_id: int) -> None:
     )
 
 
+def _sends_of(tenant_id: int) -> str:
+    """The key under which a tenant's send task waits (app.celery.enqueue_unless_waiting)."""
+    return f"sends:{tenant_id}"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What became of one message a send task took."""
+
+    message_id: int
+    outcome: str  # sent, failed, skipped, unconfirmed, a call's outcome; or "retrying"
+    retry: RetryLater | None = None
+
+
+def send_due_messages(tenant_id: int, message_id: int | None = None) -> dict[str, int]:
+    """A send task's work: the message it was queued for, then every other message its tenant has
+    due, claimed one at a time (SKIP LOCKED: several tasks share a burst). A burst of sends costs a
+    few tasks instead of one per message, and each message keeps its own claim, committed before
+    the provider is called, and its own rate-limit slot.
+
+    It stops when nothing is due, when the provider's rate limit has no room (the retry queued for
+    that message carries on), or when its turn is over (a successor is queued): one tenant's burst
+    cannot hold a worker other tenants need. A second message due means a backlog: another task is
+    queued to share it. Returns how many messages came to each outcome.
+    """
+    waiting_task_started(_sends_of(tenant_id))  # sends committed from now on queue another task
+    turn_over_at = time.monotonic() + current_app.config["SEND_TURN_SECONDS"]
+    outcomes: Counter[str] = Counter()
+    checks = _status_checks.set([])
+    try:
+        for taken in itertools.count(1):
+            attempt = _attempt(tenant_id, message_id if taken == 1 else None)
+            if attempt is None:
+                break  # nothing (more) is due
+            outcomes[attempt.outcome] += 1
+            if attempt.retry is not None:
+                _retry_later(tenant_id, attempt.message_id, attempt.retry.countdown)
+                if attempt.retry.rate_limited:
+                    break
+            if taken == 2:
+                _queue_send_task(tenant_id)  # a backlog: another worker shares it
+            if time.monotonic() > turn_over_at and _queue_send_task(tenant_id):
+                break  # the turn is over; the successor carries on
+    finally:
+        _queue_status_checks(tenant_id, _status_checks.get())
+        _status_checks.reset(checks)
+    return dict(outcomes)
+
+
+# The status checks asked for by the messages of the send task running now: one task for them all.
+_status_checks: ContextVar[list[tuple[int, float]] | None] = ContextVar("status_checks", default=None)
+
+
+def _check_status_later(tenant_id: int, message_id: int, after: float) -> None:
+    batch = _status_checks.get()
+    if batch is None:
+        enqueue(jobs.CHECK_STATUS, tenant_id, message_id, countdown=after)
+    else:
+        batch.append((message_id, after))
+
+
+def _queue_status_checks(tenant_id: int, batch: list[tuple[int, float]]) -> None:
+    if batch:  # if this is lost, the poller asks after STATUS_POLL_AFTER_SECONDS
+        enqueue(
+            jobs.CHECK_STATUSES, tenant_id, [message_id for message_id, _ in batch], countdown=max(a for _, a in batch)
+        )
+
+
+def _queue_send_task(tenant_id: int) -> bool:
+    """A send task for whatever the tenant has due, unless one is waiting already. In-process
+    (no broker) there is no other worker to share with, and the task would run inside this one."""
+    if runs_in_process():
+        return False
+    return enqueue_unless_waiting(_sends_of(tenant_id), jobs.SEND_MESSAGE, tenant_id, None)
+
+
+def _attempt(tenant_id: int, message_id: int | None) -> Attempt | None:
+    """Send `message_id`, or the tenant's next due message; None when there is nothing to take."""
+    if message_id is None:
+        return send_next_due(tenant_id)
+    try:
+        return Attempt(message_id, send_pending_message(tenant_id, message_id))
+    except RetryLater as later:  # released, not failed: a retry takes it again
+        return Attempt(message_id, "retrying", later)
+
+
+def _retry_later(tenant_id: int, message_id: int, countdown: float) -> None:
+    """Queue a task for this one message once it is due again; the sweeper, if that cannot be queued."""
+    if not enqueue_later(jobs.SEND_MESSAGE, tenant_id, message_id, countdown=countdown):
+        leave_to_sweeper(tenant_id, message_id)
+
+
 @use_case
 def send_pending_message(tenant_id: int, message_id: int) -> str:
     """Send one pending message. Returns "sent", "failed" or "skipped"; raises RetryLater."""
     attempt = _claim(tenant_id, message_id)
     if attempt is None:
         return "skipped"  # sent, failed, or in another worker's hands: a redelivered task is harmless
+    return _send_claimed(tenant_id, message_id, attempt)
+
+
+@use_case
+def send_next_due(tenant_id: int) -> Attempt | None:
+    """Claim and send the tenant's oldest due message; None when none is due."""
+    claimed = _claim_next(tenant_id)
+    if claimed is None:
+        return None
+    message_id, attempt = claimed
+    try:
+        return Attempt(message_id, _send_claimed(tenant_id, message_id, attempt))
+    except RetryLater as later:  # released, not failed: a retry takes it again
+        return Attempt(message_id, "retrying", later)
+
+
+def _send_claimed(tenant_id: int, message_id: int, attempt: int) -> str:
     message, conversation, tenant = _claimed(tenant_id, message_id)
     contact = conversation.contact
     if message.channel == "voice":  # a click-to-call: placed, not sent (issue 13)
@@ -101,7 +226,7 @@ def send_pending_message(tenant_id: int, message_id: int) -> str:
     _record_receipt(tenant_id, message_id, conversation, contact, receipt)
     log.info("message.sent", extra={"tenant_id": tenant_id, "message_id": message_id, "provider": provider.name})
     if receipt.check_status_after is not None:
-        enqueue(jobs.CHECK_STATUS, tenant_id, message_id, countdown=receipt.check_status_after)
+        _check_status_later(tenant_id, message_id, receipt.check_status_after)
     return "sent"
 
 
@@ -135,7 +260,7 @@ def _ready_to_send(provider: MessagingProvider, message: Message, conversation: 
         raise
     if wait:
         _release(message, wait, counts_as_attempt=False)
-        raise RetryLater(wait)
+        raise RetryLater(wait, rate_limited=True)
     commit_step()  # the claim is durable before anyone calls the provider
     return outbound
 
@@ -263,6 +388,15 @@ def check_status(tenant_id: int, message_id: int) -> None:
         )
 
 
+def check_statuses(tenant_id: int, message_ids: list[int]) -> None:
+    """check_status for each; one the provider cannot answer now is asked again on its own."""
+    for message_id in message_ids:
+        try:
+            check_status(tenant_id, message_id)
+        except RetryLater as later:  # not queued (in-process, broker away): the poller asks later
+            enqueue_later(jobs.CHECK_STATUS, tenant_id, message_id, countdown=later.countdown)
+
+
 @use_case
 def sweep_unsent() -> int:
     """Re-enqueue what a lost task left behind, within a minute of the loss.
@@ -342,27 +476,48 @@ def purge_idempotency_keys() -> int:
     return db.session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.inserted_at < cutoff)).rowcount
 
 
+def _claimable(now):
+    """Pending outbound messages nobody holds whose time has come. A copy of a task (the sweeper's,
+    a redelivery) must not cut a backoff short: the retry's own ETA is set after next_attempt_at,
+    and the tolerance absorbs clock skew between hosts."""
+    return sa.and_(
+        sa.text(DUE_TO_SEND),  # as written in ix_messages_due, so the planner can use it
+        sa.or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now + CLAIM_EARLY_TOLERANCE),
+    )
+
+
 def _claim(tenant_id: int, message_id: int) -> int | None:
     """Atomically take a pending, unclaimed message; returns its attempt number, or None if not ours."""
     now = utcnow()
-    attempt = db.session.execute(
+    return db.session.execute(
         sa.update(Message)
-        .where(
-            Message.id == message_id,
-            Message.tenant_id == tenant_id,
-            Message.direction == "outbound",
-            Message.delivery_status == PENDING,
-            Message.claimed_at.is_(None),
-            # A copy of the task (the sweeper's, a redelivery) must not cut a backoff short. The
-            # retry's own ETA is set after next_attempt_at; the tolerance absorbs clock skew between hosts.
-            sa.or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now + CLAIM_EARLY_TOLERANCE),
-        )
+        .where(Message.id == message_id, Message.tenant_id == tenant_id, _claimable(now))
         .values(claimed_at=now, send_attempts=Message.send_attempts + 1, next_attempt_at=None)
         .returning(Message.send_attempts)
         .execution_options(synchronize_session=False)
-    ).scalar()
-    # Committed by the caller, with what it reads for the send, before anyone calls the provider.
-    return attempt
+    ).scalar()  # committed by the caller, with what it reads for the send, before the provider is called
+
+
+def _claim_next(tenant_id: int) -> tuple[int, int] | None:
+    """Take the tenant's oldest due message, skipping any another task is taking this instant.
+    Returns its id and attempt number, or None when nothing is due."""
+    now = utcnow()
+    oldest_due = (
+        sa.select(Message.id)
+        .where(Message.tenant_id == tenant_id, _claimable(now))
+        .order_by(Message.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claimed = db.session.execute(
+        sa.update(Message)
+        .where(Message.id == oldest_due, _claimable(now))
+        .values(claimed_at=now, send_attempts=Message.send_attempts + 1, next_attempt_at=None)
+        .returning(Message.id, Message.send_attempts)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return tuple(claimed) if claimed else None
 
 
 def _outbound(message: Message, conversation: Conversation, contact: Contact | None) -> OutboundMessage:
@@ -393,7 +548,7 @@ def _handle_error(message: Message, error: ProviderError, attempt: int, contact:
             "message.send-retry",
             extra={"tenant_id": message.tenant_id, "message_id": message.id, "code": error.code, "in": countdown},
         )
-        raise RetryLater(countdown)
+        raise RetryLater(countdown, rate_limited=rate_limited)
     return _fail(message, error, contact)
 
 

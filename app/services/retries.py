@@ -15,6 +15,7 @@ class RetryLater(Exception):
     """
 
     countdown: float
+    rate_limited: bool = False  # the provider's budget has no room: other sends to it would wait too
 
 
 def backoff_seconds(attempt: int) -> float:

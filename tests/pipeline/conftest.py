@@ -10,7 +10,7 @@ import pytest
 from app import celery as app_celery
 from app.extensions import db as _db
 from app.models import Message
-from app.services import messages
+from app.services import messages, rate_limits
 from tests import factories
 from tests.pipeline import live
 from tests.pipeline.fakes import FakeProvider
@@ -24,6 +24,14 @@ def provider(use_provider) -> FakeProvider:
     fake = FakeProvider()
     use_provider(fake)
     return fake
+
+
+@pytest.fixture
+def fresh_limiters():
+    """Each test builds its rate limiters anew, as a freshly started worker process would."""
+    rate_limits._limiter.cache_clear()
+    yield
+    rate_limits._limiter.cache_clear()
 
 
 @pytest.fixture

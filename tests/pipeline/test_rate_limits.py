@@ -13,14 +13,6 @@ from tests.pipeline.helpers import reload
 
 
 @pytest.fixture
-def fresh_limiters():
-    """Each test builds its limiters anew, as a freshly started worker process would."""
-    rate_limits._limiter.cache_clear()
-    yield
-    rate_limits._limiter.cache_clear()
-
-
-@pytest.fixture
 def shared_redis(app, redis_server, monkeypatch, fresh_limiters):
     redis.Redis.from_url(redis_server.url).flushdb()  # our own redis-server: nobody else's keys
     monkeypatch.setitem(app.config, "REDIS_URL", redis_server.url)

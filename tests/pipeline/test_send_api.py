@@ -65,7 +65,7 @@ class TestSending:
             seen_at_enqueue.append((db.session.new, db.session.dirty, db.session.get(Message, args[1])))
             return True
 
-        monkeypatch.setattr("app.services.delivery.enqueue", enqueue)
+        monkeypatch.setattr("app.celery.enqueue", enqueue)
 
         post(api, endpoint)
 
@@ -76,7 +76,7 @@ class TestSending:
     def test_a_broker_that_refuses_the_task_still_answers_201_with_the_message_pending(
         self, api, endpoint, tenant, monkeypatch
     ):
-        monkeypatch.setattr("app.services.delivery.enqueue", lambda *args, **kwargs: False)  # as when Redis is down
+        monkeypatch.setattr("app.celery.enqueue", lambda *args, **kwargs: False)  # as when Redis is down
 
         response = post(api, endpoint)
 

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from celery.exceptions import Retry
+from sqlalchemy.exc import OperationalError
 
 import tasks  # noqa: F401  (registers every task, as the worker's entry point does)
 from app import jobs
@@ -87,7 +88,7 @@ class TestTheSendTask:
     def test_it_sends_a_pending_message(self, celery, compose, provider):
         message = compose()
 
-        assert celery.tasks[jobs.SEND_MESSAGE](message.tenant_id, message.id) == "sent"
+        assert celery.tasks[jobs.SEND_MESSAGE](message.tenant_id, message.id) == {"sent": 1}
 
     def test_delivered_twice_it_sends_once(self, celery, compose, provider):
         message = compose()
@@ -95,44 +96,61 @@ class TestTheSendTask:
 
         outcomes = [task(message.tenant_id, message.id), task(message.tenant_id, message.id)]
 
-        assert outcomes == ["sent", "skipped"]
+        assert outcomes == [{"sent": 1}, {"skipped": 1}]
         assert provider.sends == 1
 
-    def test_a_transient_failure_becomes_a_celery_retry_after_the_backoff(self, celery, compose, provider, retries):
+    def test_a_transient_failure_queues_that_message_again_after_the_backoff(self, celery, compose, provider, queue):
         provider.will(network_down())
         message = compose()
+        queue.clear()  # the API's hand-off
+
+        assert celery.tasks[jobs.SEND_MESSAGE](message.tenant_id, message.id) == {"retrying": 1}
+
+        [job] = queue
+        assert (job.name, job.args) == (jobs.SEND_MESSAGE, (message.tenant_id, message.id))
+        assert 2.5 <= job.countdown <= 5
+        stored = reload(message)
+        assert (stored.delivery_status, stored.claimed_at, stored.send_attempts) == ("pending", None, 1)
+
+    def test_a_database_that_is_away_retries_the_task(self, celery, compose, provider, retries, monkeypatch):
+        message = compose()
+
+        def away(*args):
+            raise OperationalError("SELECT 1", {}, Exception("the server closed the connection"))
+
+        monkeypatch.setattr(delivery, "send_pending_message", away)
 
         with pytest.raises(Retry):
             celery.tasks[jobs.SEND_MESSAGE](message.tenant_id, message.id)
 
-        [countdown] = retries
-        assert 2.5 <= countdown <= 5
+        assert retries == [1]
 
     def test_a_wait_longer_than_redis_would_hold_the_task_is_left_to_the_sweeper(
-        self, celery, compose, provider, retries
+        self, celery, compose, provider, queue
     ):
         provider.will(too_many_requests(retry_after=2 * 3600))  # e.g. GHL's daily limit
         message = compose()
+        queue.clear()  # the API's hand-off
 
         outcome = celery.tasks[jobs.SEND_MESSAGE](message.tenant_id, message.id)
 
-        assert (outcome, retries) == (
-            "deferred",
-            [],
-        )  # a countdown past Redis' visibility timeout would run the task twice
+        # a countdown past Redis' visibility timeout would run the task twice
+        assert (outcome, queue) == ({"retrying": 1}, [])
         stored = reload(message)
         assert (stored.delivery_status, stored.claimed_at, stored.enqueued_at) == ("pending", None, None)
         assert stored.next_attempt_at > utcnow() + timedelta(hours=1, minutes=59)  # when the sweeper will send it
 
     def test_run_in_process_a_retry_is_left_to_the_sweeper_instead_of_running_at_once(
-        self, celery, compose, provider, retries
+        self, celery, compose, provider, queue, monkeypatch
     ):
+        monkeypatch.setitem(celery.conf, "task_always_eager", True)  # no broker (scripts/serve.sh)
         provider.will(network_down())
         message = compose()
+        queue.clear()  # the API's hand-off
 
-        result = celery.tasks[jobs.SEND_MESSAGE].apply(args=(message.tenant_id, message.id))  # no broker: eager
+        result = celery.tasks[jobs.SEND_MESSAGE].apply(args=(message.tenant_id, message.id))
 
-        assert (result.get(), retries, provider.sends) == ("deferred", [], 1)
+        assert (result.get(), queue, provider.sends) == ({"retrying": 1}, [], 1)
         stored = reload(message)
         assert (stored.delivery_status, stored.enqueued_at) == ("pending", None)
         backdate(stored, next_attempt_at=timedelta(seconds=31))

@@ -8,6 +8,7 @@ import re
 import time
 
 import pytest
+import redis
 from flask import current_app
 
 from app import celery as app_celery
@@ -97,13 +98,32 @@ def test_a_message_goes_from_the_api_through_the_simulator_to_delivered(live_api
     assert [m["delivery_status"] for m in listed] == ["delivered"]
 
 
+def test_a_burst_of_sends_waits_in_one_task_and_each_message_goes_out_once(live_api, redis_server, tmp_path):
+    api = staff_api("simulator")
+    # Numbers ending 0000-0002 would make the simulator fail: 0010 onwards.
+    ids = [send(api, f"+1555020{n:04d}", message=f"burst {n}")["message"]["id"] for n in range(10, 40)]
+
+    # No worker yet: the first send queued a task, the other 29 saw it waiting.
+    assert redis.Redis.from_url(redis_server.url).llen(jobs.SENDS) == 1
+    worker = Worker(redis_url=redis_server.url, log=tmp_path / "prefork.log", pool="prefork")
+    worker.start()
+    try:
+        wait_until(lambda: all(stored(i).delivery_status == "delivered" for i in ids), timeout=30, what="all delivered")
+        assert {stored(i).send_attempts for i in ids} == {1}
+        assert finished(worker, jobs.SEND_MESSAGE) <= 3  # the task, and one or two that shared its backlog
+        assert finished(worker, jobs.CHECK_STATUSES) <= 3  # their status checks, a task per send task
+        assert finished(worker, jobs.CHECK_STATUS) == 0
+    finally:
+        worker.stop()
+
+
 def test_a_number_that_keeps_failing_transiently_is_retried_by_the_worker_then_failed(live_api, worker):
     api = staff_api("simulator")
 
     data = send(api, "+15550100001")  # the simulator's network-error number
 
     message = status_becomes(data["message"]["id"], "failed")
-    assert message.send_attempts == Config.SEND_MAX_ATTEMPTS  # each one a Celery retry after a backoff
+    assert message.send_attempts == Config.SEND_MAX_ATTEMPTS  # each one queued again after a backoff
     assert message.error_code == "network"
 
 
@@ -165,7 +185,7 @@ def test_redis_stopping_while_twilio_is_answering_still_sends_the_message_exactl
     assert enqueue(jobs.SWEEP_UNSENT)
     wait_until(lambda: finished(worker, jobs.SWEEP_UNSENT), timeout=30, what="the worker to be back and sweep")
 
-    assert finished(worker, jobs.SEND_MESSAGE, "'skipped'") == 1
+    assert finished(worker, jobs.SEND_MESSAGE, "{'skipped': 1}") == 1
     assert len(fake_twilio.sends()) == 1
     message = stored(message_id)
     assert (message.delivery_status, message.send_attempts) == ("sent", 1)
