@@ -11,7 +11,7 @@ from app.extensions import db
 from app.models import Contact, Tenant
 from app.models.base import utcnow
 from app.providers.base import ProviderContact
-from app.services.queries import contains, get_owned, page
+from app.services.queries import contains, get_owned, insert_unless_taken, page
 from app.services.unit_of_work import contact_exists, use_case
 
 log = logging.getLogger(__name__)
@@ -106,12 +106,11 @@ def resolve_contact(
     """
     contact = find_contact(tenant, phone=phone, provider_contact_id=provider_contact_id)
     if contact is None:
-        try:
-            with db.session.begin_nested():
-                contact = Contact(tenant_id=tenant.id, phone=phone)
-                db.session.add(contact)
-        except IntegrityError:  # created by another delivery between our select and insert
-            contact = find_contact(tenant, phone=phone, provider_contact_id=provider_contact_id)
+        contact = insert_unless_taken(Contact, tenant_id=tenant.id, phone=phone) or find_contact(
+            tenant,
+            phone=phone,
+            provider_contact_id=provider_contact_id,  # another delivery created it meanwhile
+        )
     link_provider_contact(contact, provider_contact_id)
     if known_as is not None:
         contact.first_name = contact.first_name or known_as.first_name or None

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import ChannelUnavailable, Conflict
 from app.extensions import db
@@ -20,7 +21,7 @@ from app.services.accounts import get_user
 from app.services.contacts import contact_search_clause, get_contact, resolve_contact
 from app.services.delivery_status import mark_inbound_read
 from app.services.notifications import notify_assigned, notify_read
-from app.services.queries import Page, contains, get_owned, in_subquery, page
+from app.services.queries import Page, contains, get_owned, in_subquery, insert_unless_taken, page
 from app.services.unit_of_work import conversation_exists, use_case
 
 RECENT_MESSAGES = 50  # how many a conversation's detail view carries
@@ -147,20 +148,24 @@ def create_conversation(
 
 def new_conversation(tenant: Tenant, *, channel: str, contact: Contact | None, **visitor) -> Conversation:
     """Add (not commit) a new open conversation; its phone_number is the contact's for phone channels."""
-    if channel not in CHANNELS:
-        raise ValueError(channel)
-    conversation = Conversation(
-        tenant_id=tenant.id,
-        channel=channel,
-        status="open",
-        contact=contact,
-        phone_number=contact.phone if contact is not None and channel in PROVIDER_CHANNELS else None,
-        last_message_at=utcnow(),
-        meta={},
-        **visitor,
-    )
+    conversation = Conversation(**_new_conversation_values(tenant, channel, contact), **visitor)
+    conversation.contact = contact
     db.session.add(conversation)
     return conversation
+
+
+def _new_conversation_values(tenant: Tenant, channel: str, contact: Contact | None) -> dict:
+    if channel not in CHANNELS:
+        raise ValueError(channel)
+    return {
+        "tenant_id": tenant.id,
+        "channel": channel,
+        "status": "open",
+        "contact_id": contact.id if contact is not None else None,
+        "phone_number": contact.phone if contact is not None and channel in PROVIDER_CHANNELS else None,
+        "last_message_at": utcnow(),
+        "meta": {},
+    }
 
 
 def find_open_conversation(tenant: Tenant, contact: Contact, channel: str) -> Conversation | None:
@@ -212,12 +217,11 @@ def find_or_start_open_conversation(tenant: Tenant, contact: Contact, channel: s
     existing = find_open_conversation(tenant, contact, channel)
     if existing is not None:
         return existing
-    try:
-        with db.session.begin_nested():
-            conversation = new_conversation(tenant, channel=channel, contact=contact)
-    except IntegrityError:  # the unique open-per-contact index: another request started it first
-        conversation = find_open_conversation(tenant, contact, channel)
-    return conversation
+    started = insert_unless_taken(Conversation, **_new_conversation_values(tenant, channel, contact))
+    if started is None:  # the unique open-per-contact index: another request started it first
+        return find_open_conversation(tenant, contact, channel)
+    set_committed_value(started, "contact", contact)  # known already: the answer shows it without a query
+    return started
 
 
 @use_case(conflict=conversation_exists)

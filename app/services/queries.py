@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app.errors import NotFound
 from app.extensions import db
@@ -18,6 +19,15 @@ def get_owned(model, tenant_id: int, object_id: int, *, what: str, for_update: b
     if row is None:
         raise NotFound(f"{what} not found.", code=f"{what.lower()}_not_found")
     return row
+
+
+def insert_unless_taken(model, **values):
+    """Insert a row and return it as a loaded object; None when a unique index already holds such a
+    row (another request created it between our lookup and this insert). One statement: no
+    savepoint to roll back to, as `INSERT ... ON CONFLICT DO NOTHING RETURNING` cannot fail there."""
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(model).values(**values).on_conflict_do_nothing().returning(model)
+    return db.session.scalars(insert).one_or_none()
 
 
 def contains(column, text: str, *, case_sensitive: bool = False):
