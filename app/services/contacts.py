@@ -104,19 +104,18 @@ def resolve_contact(
     `phone` is E.164. `known_as` (the provider's directory entry) fills in names we lack. Flushes,
     never commits; safe when two deliveries race (the unique indexes let one insert, the other finds it).
     """
-    contact = find_contact(tenant, phone=phone, provider_contact_id=provider_contact_id)
-    if contact is None:
-        contact = insert_unless_taken(Contact, tenant_id=tenant.id, phone=phone) or find_contact(
-            tenant,
-            phone=phone,
-            provider_contact_id=provider_contact_id,  # another delivery created it meanwhile
-        )
+    contact = find_contact(tenant, phone=phone, provider_contact_id=provider_contact_id) or add_contact(tenant, phone)
     link_provider_contact(contact, provider_contact_id)
     if known_as is not None:
         contact.first_name = contact.first_name or known_as.first_name or None
         contact.last_name = contact.last_name or known_as.last_name or None
         contact.email = contact.email or known_as.email or None
     return contact
+
+
+def add_contact(tenant: Tenant, phone: str | None) -> Contact:
+    """A new contact for `phone`, or the one another request added between our lookup and now."""
+    return insert_unless_taken(Contact, tenant_id=tenant.id, phone=phone) or find_contact_by_phone(tenant, phone)
 
 
 def link_provider_contact(contact: Contact | None, provider_contact_id: str | None) -> None:

@@ -214,9 +214,11 @@ def _open_conversations(tenant_id: int, contact_id: int, channel: str):
 
 def find_or_start_open_conversation(tenant: Tenant, contact: Contact, channel: str) -> Conversation:
     """The contact's open conversation on `channel`, or a new one. Flushes; safe when two requests race."""
-    existing = find_open_conversation(tenant, contact, channel)
-    if existing is not None:
-        return existing
+    return find_open_conversation(tenant, contact, channel) or start_open_conversation(tenant, contact, channel)
+
+
+def start_open_conversation(tenant: Tenant, contact: Contact, channel: str) -> Conversation:
+    """A new open conversation for the contact, or the one another request started meanwhile."""
     started = insert_unless_taken(Conversation, **_new_conversation_values(tenant, channel, contact))
     if started is None:  # the unique open-per-contact index: another request started it first
         return find_open_conversation(tenant, contact, channel)

@@ -14,13 +14,14 @@ from app.live import notify
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, User, idempotency_key
 from app.models.base import aware, utcnow
 from app.models.conversation import OPT_OUT_CHANNELS
-from app.services.contacts import find_contact_by_phone, get_contact, resolve_contact
+from app.services.contacts import add_contact, find_contact_by_phone, get_contact
 from app.services.conversations import (
     NEWEST_FIRST,
     append_message,
     find_or_start_open_conversation,
     get_conversation,
     move_to,
+    start_open_conversation,
 )
 from app.services.delivery import hand_to_worker
 from app.services.provider_registry import has_provider
@@ -79,9 +80,10 @@ def send_to_contact(
         return replay
     contact = get_contact(tenant, contact_id) if contact_id is not None else find_contact_by_phone(tenant, phone)
     ensure_can_send(tenant, channel, contact)
-    if contact is None:
-        contact = resolve_contact(tenant, phone=phone)
-    conversation = find_or_start_open_conversation(tenant, contact, channel)
+    if contact is None:  # a new number: no conversation to look for
+        conversation = start_open_conversation(tenant, add_contact(tenant, phone), channel)
+    else:
+        conversation = find_or_start_open_conversation(tenant, contact, channel)
     return _store_and_dispatch(tenant, conversation, sender, draft, fingerprint)
 
 
