@@ -76,6 +76,7 @@ def list_conversations(
         cursor_of=lambda conversation: str(ActivityCursor.of(conversation)),
         limit=limit,
         offset=offset,
+        sorts_every_match=bool(search),
     )
 
 

@@ -68,16 +68,24 @@ def page(
     limit: int,
     offset: int,
     cursor_of: Callable[[object], str] | None = None,
+    sorts_every_match: bool = False,
 ) -> Page:
     """A page picked as ids first (`ids_query` selects only ids, in page order, ideally from an index
     that orders them), then only those rows loaded in full by `load`. With `cursor_of`, `next_before`
-    is the cursor of the last row when more follow.
+    is the cursor of the last row when more follow. `sorts_every_match`: no index orders the page
+    (a search), so every match is read and sorted anyway: they are counted in the same pass.
     """
-    ids = db.session.scalars(ids_query.limit(limit + 1).offset(offset)).all()
+    if sorts_every_match:
+        found = db.session.execute(ids_query.add_columns(sa.func.count().over()).limit(limit + 1).offset(offset)).all()
+        ids = [row_id for row_id, _ in found]
+        total = found[0][1] if found else bounded_total(ids_query, ids, limit=limit, offset=offset)
+    else:
+        ids = db.session.scalars(ids_query.limit(limit + 1).offset(offset)).all()
+        total = bounded_total(ids_query, ids, limit=limit, offset=offset)
     loaded = {row.id: row for row in load(ids[:limit])} if ids else {}
     rows = [loaded[row_id] for row_id in ids[:limit]]
     more = len(ids) > limit and cursor_of is not None
-    return Page(rows, bounded_total(ids_query, ids, limit=limit, offset=offset), cursor_of(rows[-1]) if more else None)
+    return Page(rows, total, cursor_of(rows[-1]) if more else None)
 
 
 def bounded_total(query, fetched: list, *, limit: int, offset: int) -> int:

@@ -156,6 +156,29 @@ def test_search_takes_wildcards_and_quotes_literally(api, searchable, search):
     assert api.get("/api/v1/conversations").json["meta"]["total"] == 3
 
 
+def test_a_search_pages_through_every_match_with_its_exact_total(api, tenant):
+    start = utcnow() - timedelta(hours=1)
+    matches = []
+    for n in range(7):
+        smith = factories.make_contact(tenant=tenant, last_name=f"Smith {n}", phone=f"+1555300{n:04d}")
+        matches.append(
+            factories.make_conversation(tenant=tenant, contact=smith, last_message_at=start + timedelta(minutes=n))
+        )
+    factories.make_conversation(tenant=tenant, channel="web", visitor_name="Wanda Smithers")  # matches too
+    factories.make_conversation(tenant=tenant, channel="web", visitor_name="Someone Else")
+
+    pages = [
+        api.get("/api/v1/conversations", query_string={"search": "smith", "limit": 3, "offset": offset}).json
+        for offset in (0, 3, 6, 9)
+    ]
+
+    assert [page["meta"]["total"] for page in pages] == [8, 8, 8, 8]
+    found = [conversation["id"] for page in pages for conversation in page["data"]]
+    assert len(found) == len(set(found)) == 8
+    assert found[1:] == [c.id for c in reversed(matches)]  # the visitor's is the newest activity
+    assert pages[3]["data"] == []
+
+
 def test_the_default_page_is_fifty(api, tenant):
     for _ in range(55):
         factories.make_conversation(tenant=tenant, channel="web")
