@@ -132,15 +132,14 @@ def enqueue_unless_waiting(key: str, task_name: str, *args) -> bool:
     too (a send task takes every message its tenant has due), so a burst costs a few tasks, not one
     per message. The task calls `waiting_task_started(key)` before it looks for work, so anything
     committed after that queues a new one. Without Redis (development, tests) every call enqueues."""
-    url = current_app.config.get("REDIS_URL")
-    if not url or _instead is not None or runs_in_process():
+    marks = _waiting_marks()
+    if marks is None:
         return enqueue(task_name, *args)
     if redis_recently_failed():
         return False
-    mark = f"conversations:waiting:{key}"
     try:
         with redis_call():
-            first = _redis(url).set(mark, "1", nx=True, ex=WAITING_MARK_SECONDS)
+            first = marks.set(_waiting_mark(key), "1", nx=True, ex=WAITING_MARK_SECONDS)
     except Exception:  # noqa: BLE001 - the caller's rows are committed; the sweepers enqueue later
         log.warning("celery.enqueue-failed", extra={"task": task_name})
         return False
@@ -154,14 +153,26 @@ def enqueue_unless_waiting(key: str, task_name: str, *args) -> bool:
 
 def waiting_task_started(key: str) -> None:
     """Clear `key`'s waiting mark: from now on, new work needs a task of its own."""
-    url = current_app.config.get("REDIS_URL")
-    if not url or _instead is not None or redis_recently_failed():
+    marks = _waiting_marks()
+    if marks is None or redis_recently_failed():
         return  # a mark left behind expires after WAITING_MARK_SECONDS
     try:
         with redis_call():
-            _redis(url).delete(f"conversations:waiting:{key}")
+            marks.delete(_waiting_mark(key))
     except Exception:  # noqa: BLE001 - as above: the mark expires
         log.warning("celery.waiting-mark-not-cleared", extra={"key": key})
+
+
+def _waiting_marks() -> redis.Redis | None:
+    """Where waiting marks live: the broker's Redis; None when tasks are recorded (tests) or run in-process."""
+    url = current_app.config.get("REDIS_URL")
+    if not url or _instead is not None or runs_in_process():
+        return None
+    return _redis(url)
+
+
+def _waiting_mark(key: str) -> str:
+    return f"conversations:waiting:{key}"
 
 
 def broker_was_emptied(observer: str) -> bool:

@@ -98,6 +98,24 @@ def test_a_message_goes_from_the_api_through_the_simulator_to_delivered(live_api
     assert [m["delivery_status"] for m in listed] == ["delivered"]
 
 
+def test_a_task_waiting_under_a_key_takes_the_next_enqueues_until_it_starts(live_api, redis_server):
+    queued = redis.Redis.from_url(redis_server.url)
+    queued.delete(jobs.SENDS)
+
+    assert app_celery.enqueue_unless_waiting("sends:1", jobs.SEND_MESSAGE, 1, 10)
+    assert app_celery.enqueue_unless_waiting("sends:1", jobs.SEND_MESSAGE, 1, 11)  # the waiting one takes it
+    assert app_celery.enqueue_unless_waiting("sends:2", jobs.SEND_MESSAGE, 2, 20)  # another tenant's key
+    assert queued.llen(jobs.SENDS) == 2
+
+    app_celery.waiting_task_started("sends:1")  # what the task does first
+    assert app_celery.enqueue_unless_waiting("sends:1", jobs.SEND_MESSAGE, 1, 12)
+    assert queued.llen(jobs.SENDS) == 3
+    assert (
+        0 < queued.ttl("conversations:waiting:sends:1") <= app_celery.WAITING_MARK_SECONDS
+    )  # a lost task's mark expires
+    queued.delete(jobs.SENDS, "conversations:waiting:sends:1", "conversations:waiting:sends:2")
+
+
 def test_a_burst_of_sends_waits_in_one_task_and_each_message_goes_out_once(live_api, redis_server, tmp_path):
     api = staff_api("simulator")
     # Numbers ending 0000-0002 would make the simulator fail: 0010 onwards.
