@@ -184,11 +184,11 @@ class Bench:
 def targets(tenants: dict, count: int) -> dict:
     """The ids the requests name: a long recent thread, stored outbound messages for status callbacks."""
     with psycopg.connect(DATABASE_URL) as conn:
-        # The most recent thread long enough to have a second page (any, at a tiny size).
+        # A thread of the same length at every size (the seeder makes one), long enough for a second page.
         conversation = conn.execute(
             "SELECT c.id FROM conversations c JOIN messages m ON m.conversation_id = c.id WHERE c.tenant_id = %s"
-            " GROUP BY c.id ORDER BY count(*) > 60 DESC, max(c.last_message_at) DESC LIMIT 1",
-            (tenants["big"],),
+            " GROUP BY c.id ORDER BY count(*) = %s DESC, max(c.last_message_at) DESC LIMIT 1",
+            (tenants["big"], inbox_seed.MEASURED_THREAD),
         ).fetchone()[0]
         outbound = conn.execute(
             "SELECT m.provider_message_id, c.phone_number FROM messages m"

@@ -125,6 +125,12 @@ def test_the_seeded_inbox_looks_like_a_real_one(seeded):
         conn, f"SELECT count(*) FROM contacts WHERE tenant_id = %(t)s AND last_name = '{inbox_seed.SEARCH_SURNAME}'", t
     )
     assert 0.005 < surname / SIZE.contacts < 0.05
+    # The thread the bench reads has the same length at every size.
+    measured = """
+        SELECT count(*) FROM (SELECT conversation_id FROM messages WHERE tenant_id = %(t)s
+                               GROUP BY 1 HAVING count(*) = %(n)s) x
+    """
+    assert conn.execute(measured, {"t": t, "n": inbox_seed.MEASURED_THREAD}).fetchone()[0] >= 1
 
 
 def test_the_report_shows_each_endpoint_with_its_growth():
