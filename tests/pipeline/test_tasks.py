@@ -1,4 +1,4 @@
-"""The Celery entry points: named from app/jobs.py, late-acked, and turning RetryLater into a Celery retry."""
+"""The Celery entry points: named from app/jobs.py, late-acked, retried when their work must wait."""
 
 from datetime import timedelta
 
