@@ -68,6 +68,22 @@ def status_of(message_id: int) -> str:
         return connection.scalar(sa.select(Message.delivery_status).where(Message.id == message_id))
 
 
+class TestSendTasksSharingABurst:
+    def test_eight_tasks_draining_one_tenant_send_each_message_exactly_once(self, committed, account, provider, queue):
+        tenant, staff, _, _, conversation = account
+        bodies = [f"burst {n}" for n in range(40)]
+        ids = [
+            messages.send_message(tenant, conversation.id, staff, messages.Draft(body=body)).message.id
+            for body in bodies
+        ]
+
+        outcomes = race(committed, RACERS, lambda i: delivery.send_due_messages(tenant.id, None))
+
+        assert sum(outcome.get("sent", 0) for outcome in outcomes) == 40
+        assert sorted(sent.body for sent in provider.sent) == sorted(bodies)  # each once, none twice
+        assert {status_of(message_id) for message_id in ids} == {SENT}
+
+
 class TestWorkersRacingForOneMessage:
     def test_of_eight_workers_delivered_the_same_task_exactly_one_sends_it(self, committed, pending, provider):
         tenant_id, message_id = pending
