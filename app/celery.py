@@ -198,7 +198,7 @@ def enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
     if _instead is not None:
         return _instead(task_name, *args, countdown=countdown)
     celery_app: Celery = current_app.extensions["celery"]
-    if celery_app.conf.task_always_eager:
+    if runs_in_process():
         task = celery_app.tasks.get(task_name)
         if task is None:
             log.warning("celery.task-not-registered", extra={"task": task_name})

@@ -48,7 +48,19 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import psycopg
 import requests
 from cryptography.fernet import Fernet
-from procfile import ROOT, Process, Redis, dyno_env, expand, free_port, log, procfile, run_flask, wait_for
+from procfile import (
+    ROOT,
+    Process,
+    Redis,
+    dyno_env,
+    expand,
+    free_port,
+    log,
+    procfile,
+    run_flask,
+    thread_session,
+    wait_for,
+)
 from twilio.request_validator import RequestValidator
 
 PG_BIN = Path(os.environ.get("FAULTS_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -548,10 +560,7 @@ class Load:
         self.contacts: list[int] = []
 
     def session(self) -> requests.Session:
-        if not hasattr(self.local, "session"):
-            self.local.session = requests.Session()
-            self.local.session.headers["Authorization"] = f"Bearer {self.stack.token}"
-        return self.local.session
+        return thread_session(self.local, self.stack.token)
 
     def make_contacts(self, count: int) -> None:
         for index in range(count):

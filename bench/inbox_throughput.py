@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import inbox_sql
 import psycopg
 import requests
-from procfile import log, wait_for
+from procfile import log, thread_session, wait_for
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -60,10 +60,7 @@ class Sender:
                     return f"+1415{line:07d}"
 
     def session(self) -> requests.Session:
-        if not hasattr(self.local, "session"):
-            self.local.session = requests.Session()
-            self.local.session.headers["Authorization"] = f"Bearer {self.token}"
-        return self.local.session
+        return thread_session(self.local, self.token)
 
     def send_one(self, _index: int) -> float:
         began = time.perf_counter()

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
+import requests
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -69,6 +70,14 @@ def wait_for(condition, *, timeout: float, interval: float = 0.2, what: str = "t
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def thread_session(local, token: str) -> requests.Session:
+    """This thread's keep-alive HTTP session (kept on `local`, a threading.local), signed in with `token`."""
+    if not hasattr(local, "session"):
+        local.session = requests.Session()
+        local.session.headers["Authorization"] = f"Bearer {token}"
+    return local.session
 
 
 class Redis:
