@@ -5,11 +5,15 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 from app import celery as app_celery
 from app.extensions import db as _db
 from app.extensions import limiter
+from app.schemas import dumping
 from app.services import provider_registry
 from config import TestConfig
 from tests import factories
 from tests.queue import RecordingQueue, refuse
 from tests.services import CommittedConfig, migrated_app, truncate_everything
+
+# Every answer the suite dumps is compared with marshmallow's own dump of it (app/schemas/dumping.py).
+dumping.VERIFY = True
 
 
 @pytest.fixture(scope="session")

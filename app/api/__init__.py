@@ -36,6 +36,11 @@ class Blueprint(flask_smorest.Blueprint):
 
     ARGUMENTS_PARSER = JsonParser(unknown=None)
 
+    def arguments(self, schema, *args, **kwargs):
+        # webargs builds a new instance of a schema class for every request; one per route does the
+        # same work (loading keeps no state on the instance).
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
+
 
 class ErrorDetailSchema(ma.Schema):
     code = ma.fields.String(required=True, metadata={"description": "Stable, machine-readable: `not_found`..."})

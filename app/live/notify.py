@@ -5,6 +5,8 @@ the API shows it, with the sender's name), and ids otherwise. Each is built just
 commit and published after it (app.live.publish_on_commit).
 """
 
+from functools import cache
+
 import sqlalchemy as sa
 
 from app.extensions import db
@@ -25,12 +27,17 @@ VISITOR_TOKEN_ROTATED = "visitor.token-rotated"
 INTERNAL = frozenset({VISITOR_TOKEN_ROTATED})
 
 
-def message_payload(message: Message, sender_name: str | None = None) -> dict:
-    from app.schemas.conversations import MessageSchema
+@cache
+def _message_schema():
+    from app.schemas.conversations import MessageSchema  # schemas -> models -> ...: import when first used
 
+    return MessageSchema()  # one instance: its dump plan is compiled once
+
+
+def message_payload(message: Message, sender_name: str | None = None) -> dict:
     if sender_name is None and message.sender_id is not None:
         sender_name = sender_names([message.sender_id]).get(message.sender_id)
-    return {**MessageSchema().dump(message), "sender_name": sender_name}
+    return {**_message_schema().dump(message), "sender_name": sender_name}
 
 
 def sender_names(user_ids) -> dict[int, str]:

@@ -13,6 +13,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 
 from app.phones import InvalidPhoneNumber, normalize_phone
+from app.schemas.dumping import OutputSchema
 from app.text import storable
 
 
@@ -190,7 +191,7 @@ class PageQuery(QuerySchema):
         return data
 
 
-class PageMetaSchema(ma.Schema):
+class PageMetaSchema(OutputSchema):
     total = ma.fields.Integer(
         metadata={
             "description": "Rows matching, counted up to 1,000 past this page: a larger list shows that lower bound."
@@ -212,7 +213,7 @@ def envelope(schema: type[ma.Schema], *, many: bool = False, meta: type[ma.Schem
     if many or meta:
         fields["meta"] = ma.fields.Nested(meta or PageMetaSchema)
     base = schema.__name__.removesuffix("Schema")
-    return ma.Schema.from_dict(fields, name=f"{base}{'List' if many else ''}Envelope")
+    return OutputSchema.from_dict(fields, name=f"{base}{'List' if many else ''}Envelope")
 
 
 def now() -> datetime:

@@ -2,11 +2,12 @@ import marshmallow as ma
 
 from app.models import Contact
 from app.schemas.common import PageQuery, Phone, StrictSchema, UtcDateTime, fits
+from app.schemas.dumping import OutputSchema
 
 SEARCH_MAX_LENGTH = 100
 
 
-class ContactSummarySchema(ma.Schema):
+class ContactSummarySchema(OutputSchema):
     id = ma.fields.Integer()
     first_name = ma.fields.String(allow_none=True)
     last_name = ma.fields.String(allow_none=True)

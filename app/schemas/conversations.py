@@ -15,17 +15,18 @@ from app.schemas.common import (
     fits,
 )
 from app.schemas.contacts import SEARCH_MAX_LENGTH, ContactSummarySchema
+from app.schemas.dumping import OutputSchema
 
 MESSAGE_MAX_LENGTH = 1600  # Twilio's Body limit; GHL's SMS limit is the same order
 channel_field = ma.validate.OneOf(CHANNELS)
 
 
-class AttachmentSchema(ma.Schema):
+class AttachmentSchema(OutputSchema):
     url = ma.fields.String()
     content_type = ma.fields.String(allow_none=True)
 
 
-class MessageSchema(ma.Schema):
+class MessageSchema(OutputSchema):
     id = ma.fields.Integer()
     conversation_id = ma.fields.Integer()
     body = ma.fields.String()
@@ -49,7 +50,7 @@ class MessageSchema(ma.Schema):
     updated_at = UtcDateTime()
 
 
-class MessagePreviewSchema(ma.Schema):
+class MessagePreviewSchema(OutputSchema):
     id = ma.fields.Integer()
     body = ma.fields.Function(lambda message: message.body[:160])
     direction = ma.fields.String()
@@ -58,7 +59,7 @@ class MessagePreviewSchema(ma.Schema):
     inserted_at = UtcDateTime()
 
 
-class ConversationSchema(ma.Schema):
+class ConversationSchema(OutputSchema):
     id = ma.fields.Integer()
     channel = ma.fields.String(metadata={"enum": list(CHANNELS)})
     status = ma.fields.String(metadata={"enum": list(STATUSES)})
@@ -188,7 +189,7 @@ class MessagesQuery(PageQuery):
     )
 
 
-class SendResultSchema(ma.Schema):
+class SendResultSchema(OutputSchema):
     conversation = ma.fields.Nested(ConversationSchema)
     message = ma.fields.Nested(MessageSchema)
     status = ma.fields.String(metadata={"description": "The message's delivery_status."})
@@ -198,13 +199,13 @@ class ReadSchema(StrictSchema):
     up_to_message_id = Id(metadata={"description": "Mark only messages up to this one read; omit for all."})
 
 
-class ReadResultSchema(ma.Schema):
+class ReadResultSchema(OutputSchema):
     conversation_id = ma.fields.Integer()
     marked_read = ma.fields.Integer()
     unread_count = ma.fields.Integer()
 
 
-class UnreadSchema(ma.Schema):
+class UnreadSchema(OutputSchema):
     total = ma.fields.Integer(metadata={"description": "Unread inbound messages in open and closed conversations."})
     conversations = ma.fields.Integer(metadata={"description": "Conversations with at least one unread message."})
     by_channel = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())

@@ -4,6 +4,7 @@ import marshmallow as ma
 
 from app.models.device import APNS_ENVIRONMENTS, PLATFORMS, Device
 from app.schemas.common import StrictSchema, UtcDateTime, fits
+from app.schemas.dumping import OutputSchema
 
 # APNs tokens are hex (32 bytes today; Apple warns the length may grow). FCM registration tokens are
 # URL-safe text with a colon, about 160 characters.
@@ -46,7 +47,7 @@ class DeviceCreateSchema(StrictSchema):
         return data
 
 
-class DeviceSchema(ma.Schema):
+class DeviceSchema(OutputSchema):
     id = ma.fields.Integer()
     token = ma.fields.String()
     platform = ma.fields.String()
@@ -56,7 +57,7 @@ class DeviceSchema(ma.Schema):
     updated_at = UtcDateTime()
 
 
-class NotificationPreferencesSchema(ma.Schema):
+class NotificationPreferencesSchema(OutputSchema):
     inbound_assigned = ma.fields.Boolean(
         metadata={"description": "A customer writes in a conversation assigned to me."}
     )
@@ -73,6 +74,6 @@ class NotificationPreferencesUpdateSchema(StrictSchema):
     assigned_to_me = ma.fields.Boolean()
 
 
-class MuteSchema(ma.Schema):
+class MuteSchema(OutputSchema):
     conversation_id = ma.fields.Integer()
     muted = ma.fields.Boolean()

@@ -2,13 +2,14 @@ import marshmallow as ma
 
 from app.models.tenant import SMS_PROVIDERS, Tenant
 from app.schemas.common import FullMatch, Phone, StrictSchema, column_length
+from app.schemas.dumping import OutputSchema
 
 # Secrets go into HTTP headers (Basic auth, Bearer), which carry printable ASCII only: a token with
 # "é" or a space in it cannot be right, and must be refused here rather than fail in every send.
 TOKEN_CHARACTERS = r"^[\x21-\x7e]+$"
 
 
-class MessagingSettingsSchema(ma.Schema):
+class MessagingSettingsSchema(OutputSchema):
     """What an admin sees: every setting except the secrets, which only say whether they are set."""
 
     sms_provider = ma.fields.String(allow_none=True, metadata={"enum": [None, *SMS_PROVIDERS]})

@@ -2,6 +2,7 @@ import marshmallow as ma
 from flask_smorest.fields import Upload as FileField
 
 from app.schemas.common import UtcDateTime
+from app.schemas.dumping import OutputSchema
 
 
 class UploadFormSchema(ma.Schema):
@@ -11,7 +12,7 @@ class UploadFormSchema(ma.Schema):
     file = FileField(required=True, metadata={"description": "The photo or file (multipart/form-data)."})
 
 
-class UploadSchema(ma.Schema):
+class UploadSchema(OutputSchema):
     id = ma.fields.Integer(metadata={"description": "Send it as `upload_ids: [id]` with a message."})
     filename = ma.fields.String()
     content_type = ma.fields.String(metadata={"description": "Sniffed from the file (a resized image is JPEG)."})

@@ -2,9 +2,10 @@ import marshmallow as ma
 
 from app.models import ApiToken, User
 from app.schemas.common import Id, Phone, StrictSchema, UtcDateTime, fits
+from app.schemas.dumping import OutputSchema
 
 
-class UserSchema(ma.Schema):
+class UserSchema(OutputSchema):
     id = ma.fields.Integer()
     name = ma.fields.String()
     email = ma.fields.String()
@@ -18,7 +19,7 @@ class UserUpdateSchema(StrictSchema):
     )
 
 
-class TenantSummarySchema(ma.Schema):
+class TenantSummarySchema(OutputSchema):
     id = ma.fields.Integer()
     name = ma.fields.String()
     sms_provider = ma.fields.String(allow_none=True)
@@ -35,13 +36,13 @@ class LoginSchema(StrictSchema):
     token_name = ma.fields.String(load_default="mobile", validate=fits(ApiToken.name))
 
 
-class LoginResultSchema(ma.Schema):
+class LoginResultSchema(OutputSchema):
     token = ma.fields.String(metadata={"description": "Shown once; send it as `Authorization: Bearer <token>`."})
     user = ma.fields.Nested(MeSchema)
     inserted_at = UtcDateTime()
 
 
-class TokenSchema(ma.Schema):
+class TokenSchema(OutputSchema):
     """A signed-in device or script: never the token itself, which only its owner saw once."""
 
     id = ma.fields.Integer()
