@@ -230,17 +230,20 @@ def _send_claimed(tenant_id: int, message_id: int, attempt: int) -> str:
     return "sent"
 
 
+_CLAIMED = (  # built once, like the claims below
+    sa.select(Message, Conversation, Tenant)
+    .join(Conversation, Conversation.id == Message.conversation_id)
+    .join(Tenant, Tenant.id == Message.tenant_id)
+    .where(Message.id == sa.bindparam("message_id"), Message.tenant_id == sa.bindparam("tenant"))
+    # Only the contact comes with the conversation: not its last message nor its unread count.
+    .options(sa.orm.lazyload(Conversation.last_message), sa.orm.defer(Conversation.unread_count))
+    .execution_options(populate_existing=True)  # as the claim left them, even if this session held them
+)
+
+
 def _claimed(tenant_id: int, message_id: int) -> tuple[Message, Conversation, Tenant]:
     """The claimed message with its conversation, contact and tenant, in one query."""
-    return db.session.execute(
-        sa.select(Message, Conversation, Tenant)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .join(Tenant, Tenant.id == Message.tenant_id)
-        .where(Message.id == message_id, Message.tenant_id == tenant_id)
-        # Only the contact comes with the conversation: not its last message nor its unread count.
-        .options(sa.orm.lazyload(Conversation.last_message), sa.orm.defer(Conversation.unread_count))
-        .execution_options(populate_existing=True)  # as the claim left them, even if this session held them
-    ).one()
+    return db.session.execute(_CLAIMED, {"message_id": message_id, "tenant": tenant_id}).one()
 
 
 def _ready_to_send(provider: MessagingProvider, message: Message, conversation: Conversation, contact):
@@ -476,47 +479,65 @@ def purge_idempotency_keys() -> int:
     return db.session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.inserted_at < cutoff)).rowcount
 
 
-def _claimable(now):
-    """Pending outbound messages nobody holds whose time has come. A copy of a task (the sweeper's,
-    a redelivery) must not cut a backoff short: the retry's own ETA is set after next_attempt_at,
-    and the tolerance absorbs clock skew between hosts."""
+def _claimable():
+    """Pending outbound messages nobody holds whose time has come (`:due_by` is now plus the
+    tolerance). A copy of a task (the sweeper's, a redelivery) must not cut a backoff short: the
+    retry's own ETA is set after next_attempt_at, and the tolerance absorbs clock skew between hosts."""
     return sa.and_(
         sa.text(DUE_TO_SEND),  # as written in ix_messages_due, so the planner can use it
-        sa.or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now + CLAIM_EARLY_TOLERANCE),
+        sa.or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= sa.bindparam("due_by")),
     )
+
+
+def _claim_values():
+    return {
+        "claimed_at": sa.bindparam("now", type_=Message.claimed_at.type),
+        "send_attempts": Message.send_attempts + 1,
+        "next_attempt_at": None,
+    }
+
+
+# The claims are built once and run with each message's values: building them anew for every
+# message cost the worker more CPU than running them.
+_CLAIM = (
+    sa.update(Message)
+    .where(Message.id == sa.bindparam("message_id"), Message.tenant_id == sa.bindparam("tenant"), _claimable())
+    .values(_claim_values())
+    .returning(Message.send_attempts)
+    .execution_options(synchronize_session=False)
+)
+_OLDEST_DUE = (
+    sa.select(Message.id)
+    .where(Message.tenant_id == sa.bindparam("tenant"), _claimable())
+    .order_by(Message.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)  # another task taking it this instant: take the next one
+    .scalar_subquery()
+)
+_CLAIM_NEXT = (
+    sa.update(Message)
+    .where(Message.id == _OLDEST_DUE, _claimable())
+    .values(_claim_values())
+    .returning(Message.id, Message.send_attempts)
+    .execution_options(synchronize_session=False)
+)
+
+
+def _claim_params(tenant_id: int, **more) -> dict:
+    now = utcnow()
+    return {"tenant": tenant_id, "now": now, "due_by": now + CLAIM_EARLY_TOLERANCE, **more}
 
 
 def _claim(tenant_id: int, message_id: int) -> int | None:
     """Atomically take a pending, unclaimed message; returns its attempt number, or None if not ours."""
-    now = utcnow()
-    return db.session.execute(
-        sa.update(Message)
-        .where(Message.id == message_id, Message.tenant_id == tenant_id, _claimable(now))
-        .values(claimed_at=now, send_attempts=Message.send_attempts + 1, next_attempt_at=None)
-        .returning(Message.send_attempts)
-        .execution_options(synchronize_session=False)
-    ).scalar()  # committed by the caller, with what it reads for the send, before the provider is called
+    # Committed by the caller, with what it reads for the send, before the provider is called.
+    return db.session.execute(_CLAIM, _claim_params(tenant_id, message_id=message_id)).scalar()
 
 
 def _claim_next(tenant_id: int) -> tuple[int, int] | None:
     """Take the tenant's oldest due message, skipping any another task is taking this instant.
     Returns its id and attempt number, or None when nothing is due."""
-    now = utcnow()
-    oldest_due = (
-        sa.select(Message.id)
-        .where(Message.tenant_id == tenant_id, _claimable(now))
-        .order_by(Message.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    claimed = db.session.execute(
-        sa.update(Message)
-        .where(Message.id == oldest_due, _claimable(now))
-        .values(claimed_at=now, send_attempts=Message.send_attempts + 1, next_attempt_at=None)
-        .returning(Message.id, Message.send_attempts)
-        .execution_options(synchronize_session=False)
-    ).first()
+    claimed = db.session.execute(_CLAIM_NEXT, _claim_params(tenant_id)).first()
     return tuple(claimed) if claimed else None
 
 
