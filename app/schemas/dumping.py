@@ -1,11 +1,12 @@
 """Responses dumped by a plan compiled once per schema instance, not by marshmallow's per-field dispatch.
 
 marshmallow dumps each field through `Field.serialize` -> `get_value` -> the schema's accessor ->
-`utils.get_value` before the field's own `_serialize`: about half the CPU of a 50-conversation
-list (bench/RESULTS.md). A plan keeps the schemas as they are (one contract, one OpenAPI
-document) and calls the same `_serialize` of each field, but reads each attribute directly and
-passes plain strings and integers through. Nested schemas, plain `ma.Schema` included, get plans
-of their own, so an envelope of `OutputSchema` makes the whole answer fast.
+`utils.get_value` before the field's own `_serialize`. A plan keeps the schemas as they are (one
+contract, one OpenAPI document) and calls the same `_serialize` of each field, but reads each
+attribute directly and passes plain strings and integers through. Nested schemas, plain
+`ma.Schema` included, get plans of their own, so an envelope of `OutputSchema` makes the whole
+answer fast. Measured in-process on a 50-conversation list: the dump 2.5 times faster, the
+request's CPU a fifth lower.
 
 What a plan does not know how to do as marshmallow does (a dump hook, a `dump_default`, a dotted
 `attribute`, a schema with its own `get_attribute`) it leaves to marshmallow. The test suite
