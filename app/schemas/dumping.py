@@ -5,8 +5,7 @@ marshmallow dumps each field through `Field.serialize` -> `get_value` -> the sch
 contract, one OpenAPI document) and calls the same `_serialize` of each field, but reads each
 attribute directly and passes plain strings and integers through. Nested schemas, plain
 `ma.Schema` included, get plans of their own, so an envelope of `OutputSchema` makes the whole
-answer fast. Measured in-process on a 50-conversation list: the dump 2.5 times faster, the
-request's CPU a fifth lower.
+answer fast. A 50-conversation list's CPU is 15-20% lower for it (bench/cpu.py, bench/RESULTS.md).
 
 What a plan does not know how to do as marshmallow does (a dump hook, a `dump_default`, a dotted
 `attribute`, a schema with its own `get_attribute`) it leaves to marshmallow. The test suite
