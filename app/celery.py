@@ -115,8 +115,9 @@ def redis_call():
 
 
 @cache
-def _redis(url: str) -> redis.Redis:
-    """One client (and connection pool) per process, bounded like every other Redis call."""
+def redis_client(url: str) -> redis.Redis:
+    """One client (and connection pool) per process and URL, for the app's own keys beside the
+    broker's (waiting marks, push coalescing), bounded like every other Redis call."""
     return redis.Redis.from_url(
         url, socket_timeout=BROKER_SOCKET_TIMEOUT_SECONDS, socket_connect_timeout=BROKER_SOCKET_TIMEOUT_SECONDS
     )
@@ -168,7 +169,7 @@ def _waiting_marks() -> redis.Redis | None:
     url = current_app.config.get("REDIS_URL")
     if not url or _instead is not None or runs_in_process():
         return None
-    return _redis(url)
+    return redis_client(url)
 
 
 def _waiting_mark(key: str) -> str:
@@ -181,9 +182,8 @@ def broker_was_emptied(observer: str) -> bool:
     url = current_app.config.get("REDIS_URL")
     if not url or _instead is not None:
         return False
-    client = redis.Redis.from_url(url, socket_timeout=BROKER_SOCKET_TIMEOUT_SECONDS)
     try:
-        return bool(client.set(f"conversations:broker-life:{observer}", "1", nx=True))
+        return bool(redis_client(url).set(f"conversations:broker-life:{observer}", "1", nx=True))
     except redis.RedisError:
         return False  # Redis is down: nothing can be enqueued now anyway; asked again next round
 

@@ -16,14 +16,13 @@ assigned to them or to nobody. Reading a conversation sends a silent badge updat
 
 import logging
 import random
-from functools import cache
 
 import redis
 import sqlalchemy as sa
 from flask import current_app
 
 from app import jobs, push
-from app.celery import enqueue
+from app.celery import enqueue, redis_client
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.models import Conversation, ConversationMute, Device, Message, NotificationPreference, User
@@ -383,12 +382,7 @@ def _conversation(tenant_id: int, conversation_id: int | None) -> Conversation |
 
 def _markers() -> redis.Redis | None:
     url = current_app.config.get("REDIS_URL")
-    return _redis(url) if url else None
-
-
-@cache
-def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return redis_client(url) if url else None
 
 
 def _burst_key(conversation_id: int) -> str:

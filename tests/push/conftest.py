@@ -7,7 +7,8 @@ from flask import current_app
 
 import tasks.push  # noqa: F401  (registers the push tasks, as the worker's entry point does)
 from app import jobs, push
-from app.services import devices, notifications
+from app.celery import redis_client
+from app.services import devices
 from tests import factories
 from tests.push.standins import KEY_ID, TEAM_ID, TOPIC, ApnsStandIn, FcmStandIn
 from tests.services import redis_url
@@ -104,7 +105,7 @@ def markers(app, monkeypatch):
     """Coalescing on: the app's REDIS_URL points at the test Redis (markers cleared before and after)."""
     url = redis_url()
     monkeypatch.setitem(app.config, "REDIS_URL", url)
-    client = notifications._redis(url)
+    client = redis_client(url)
     for key in client.scan_iter("push:*"):
         client.delete(key)
     yield client
