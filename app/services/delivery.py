@@ -16,6 +16,7 @@ import itertools
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
@@ -163,8 +164,12 @@ def _attempt(tenant_id: int, message_id: int | None) -> Attempt | None:
     """Send `message_id`, or the tenant's next due message; None when there is nothing to take."""
     if message_id is None:
         return send_next_due(tenant_id)
+    return _attempted(message_id, lambda: send_pending_message(tenant_id, message_id))
+
+
+def _attempted(message_id: int, send: Callable[[], str]) -> Attempt:
     try:
-        return Attempt(message_id, send_pending_message(tenant_id, message_id))
+        return Attempt(message_id, send())
     except RetryLater as later:  # released, not failed: a retry takes it again
         return Attempt(message_id, "retrying", later)
 
@@ -191,10 +196,7 @@ def send_next_due(tenant_id: int) -> Attempt | None:
     if claimed is None:
         return None
     message_id, attempt = claimed
-    try:
-        return Attempt(message_id, _send_claimed(tenant_id, message_id, attempt))
-    except RetryLater as later:  # released, not failed: a retry takes it again
-        return Attempt(message_id, "retrying", later)
+    return _attempted(message_id, lambda: _send_claimed(tenant_id, message_id, attempt))
 
 
 def _send_claimed(tenant_id: int, message_id: int, attempt: int) -> str:
