@@ -28,20 +28,12 @@ from pathlib import Path
 
 import psycopg
 from cryptography.fernet import Fernet
-from procfile import ROOT, Redis, dyno_env, log, run_flask
+from procfile import ROOT, Redis, dyno_env, log, recreate_database
 
 sys.path.insert(0, str(ROOT))  # the app, in this process
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/conversations_cpu_bench")
 CONVERSATIONS = 60
-
-
-def recreate_database(env: dict) -> None:
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    run_flask(env, "db", "upgrade")
 
 
 class Client:
@@ -92,7 +84,7 @@ def main() -> int:
             LOG_LEVEL="WARNING",
             SEND_TURN_SECONDS="100000",  # one drain takes the whole backlog
         )
-        recreate_database(env)
+        recreate_database(DATABASE_URL, env)
         os.environ.update(env)  # before the app's config is imported
         from app import create_app
         from app.services import accounts, delivery, settings

@@ -26,7 +26,6 @@ import shlex
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,19 @@ import psycopg
 import requests
 from cryptography.fernet import Fernet
 from inbox_seed import SeedSize
-from procfile import ROOT, Process, Redis, dyno_env, expand, free_port, log, procfile, run_flask, wait_for
+from procfile import (
+    ROOT,
+    Process,
+    Redis,
+    dyno_env,
+    expand,
+    free_port,
+    log,
+    procfile,
+    recreate_database,
+    run_flask,
+    wait_for,
+)
 from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(ROOT))  # the app, for the in-process capture
@@ -119,11 +130,7 @@ class Bench:
         return run_flask(self.env, *args)
 
     def reset_database(self) -> None:
-        name = DATABASE_URL.rsplit("/", 1)[1]
-        with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        subprocess.run(expand(procfile()["release"], self.env), cwd=ROOT, env=self.env, check=True, capture_output=True)  # noqa: S603
+        recreate_database(DATABASE_URL, self.env)
 
     # -- the data
     def make_tenants(self) -> dict:

@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import redis
 import requests
 from redis.backoff import NoBackoff
@@ -48,6 +49,15 @@ def run_flask(env: dict, *args: str, timeout: float = 180) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"flask {' '.join(args[:2])} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
+
+
+def recreate_database(url: str, env: dict) -> None:
+    """Drop and create the database at `url` on its server, then run the Procfile's release line."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run(expand(procfile()["release"], env), cwd=ROOT, env=env, check=True, capture_output=True)  # noqa: S603
 
 
 def log(message: str) -> None:
