@@ -23,7 +23,7 @@ from app.services.unit_of_work import commit_step, use_case
 log = logging.getLogger(__name__)
 
 
-@use_case
+@use_case(keep_loaded=True)  # the hand-off below needs only the new id: no reload after the commit
 def record_event(
     tenant: Tenant, *, provider: str, event_key: str, event_type: str, payload: dict
 ) -> WebhookEvent | None:
