@@ -30,8 +30,8 @@ from pathlib import Path
 
 import psycopg
 from cryptography.fernet import Fernet
-from twilio.request_validator import RequestValidator
 from procfile import ROOT, Redis, dyno_env, log, recreate_database
+from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(ROOT))  # the app, in this process
 
