@@ -364,42 +364,62 @@ def _release_unconfirmed(message: Message, claimed_at) -> bool:
     return released == 1
 
 
-@use_case
 def check_status(tenant_id: int, message_id: int) -> None:
-    """Ask the provider where a sent message stands, and record it (forward only)."""
-    row = db.session.execute(
-        sa.select(Message.delivery_status, Message.provider_message_id, Tenant)
-        .join(Tenant, Tenant.id == Message.tenant_id)
-        .where(Message.id == message_id, Message.tenant_id == tenant_id)
-    ).first()
-    if row is None or row.delivery_status != SENT or not row.provider_message_id:
-        return
-    try:
-        provider = provider_for(row.Tenant)
-    except ProviderNotConfigured:  # the provider was switched off or changed since
-        log.warning("message.status-check-no-provider", extra={"tenant_id": tenant_id, "message_id": message_id})
-        return
-    commit_step()  # no transaction held while the provider answers
-    try:
-        report = provider.fetch_status(row.provider_message_id)
-    except ProviderError as error:
-        if error.transient:
-            raise RetryLater(error.retry_after or 60) from error
-        log.warning("message.status-check-refused", extra={"tenant_id": tenant_id, "message_id": message_id})
-        return
-    if report.status is not None:  # the message is ours and outbound: no need to find it by the provider's id
-        apply_status_update(
-            tenant_id, message_id, report.status, error_code=report.error_code, error_message=report.error_message
-        )
+    """Ask the provider where a sent message stands, and record it (forward only). Raises RetryLater
+    when the provider cannot answer for now."""
+    for _, later in _check_statuses(tenant_id, [message_id]):
+        raise later
 
 
 def check_statuses(tenant_id: int, message_ids: list[int]) -> None:
-    """check_status for each; one the provider cannot answer now is asked again on its own."""
-    for message_id in message_ids:
+    """check_status for a send task's batch; one the provider cannot answer now is asked again on its own."""
+    for message_id, later in _check_statuses(tenant_id, message_ids):
+        # Not queued (in-process, broker away): the poller asks later.
+        enqueue_later(jobs.CHECK_STATUS, tenant_id, message_id, countdown=later.countdown)
+
+
+_AWAITING_STATUS = (  # built once: the simulator's sends each come back through here
+    sa.select(Message.id, Message.provider_message_id, Tenant)
+    .join(Tenant, Tenant.id == Message.tenant_id)
+    .where(
+        Message.id.in_(sa.bindparam("message_ids", expanding=True)),
+        Message.tenant_id == sa.bindparam("tenant"),
+        Message.delivery_status == SENT,
+        Message.provider_message_id.is_not(None),
+    )
+    .order_by(Message.id)
+)
+
+
+@use_case
+def _check_statuses(tenant_id: int, message_ids: list[int]) -> list[tuple[int, RetryLater]]:
+    """Ask the provider about each message still `sent`, then record every answer in one transaction
+    (one read and one commit for the batch, none held while the provider answers). Returns the
+    messages it could not answer for now, each with when to ask again."""
+    rows = db.session.execute(_AWAITING_STATUS, {"message_ids": message_ids, "tenant": tenant_id}).all()
+    if not rows:
+        return []
+    try:
+        provider = provider_for(rows[0].Tenant)
+    except ProviderNotConfigured:  # the provider was switched off or changed since
+        log.warning("message.status-check-no-provider", extra={"tenant_id": tenant_id, "messages": len(rows)})
+        return []
+    commit_step()  # no transaction held while the provider answers
+    reports, later = [], []
+    for message_id, provider_message_id, _ in rows:
         try:
-            check_status(tenant_id, message_id)
-        except RetryLater as later:  # not queued (in-process, broker away): the poller asks later
-            enqueue_later(jobs.CHECK_STATUS, tenant_id, message_id, countdown=later.countdown)
+            reports.append((message_id, provider.fetch_status(provider_message_id)))
+        except ProviderError as error:
+            if error.transient:
+                later.append((message_id, RetryLater(error.retry_after or 60)))
+            else:
+                log.warning("message.status-check-refused", extra={"tenant_id": tenant_id, "message_id": message_id})
+    for message_id, report in reports:
+        if report.status is not None:  # the message is ours and outbound: no need to find it by the provider's id
+            apply_status_update(
+                tenant_id, message_id, report.status, error_code=report.error_code, error_message=report.error_message
+            )
+    return later
 
 
 @use_case

@@ -85,3 +85,17 @@ class TestTheWorkerSide:
 
         assert reload(message).delivery_status == DELIVERED
         assert len(reads_and_writes(statements)) <= 2, "\n\n".join(statements)
+
+    def test_a_send_tasks_batch_of_status_checks_reads_once_then_updates_each(self, compose, provider, queue):
+        messages = [compose(f"message {n}") for n in range(4)]
+        for message in messages:
+            delivery.send_pending_message(message.tenant_id, message.id)
+        provider.reports.extend(StatusReport(DELIVERED) for _ in messages)
+        tenant_id, ids = messages[0].tenant_id, [message.id for message in messages]
+
+        with counting_statements() as statements:
+            delivery.check_statuses(tenant_id, ids)
+
+        assert [reload(message).delivery_status for message in messages] == [DELIVERED] * 4
+        # One read for the batch (with the tenant), one UPDATE per message: not a read per message.
+        assert len(reads_and_writes(statements)) <= 1 + len(messages), "\n\n".join(statements)
