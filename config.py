@@ -109,8 +109,9 @@ class Config:
     SEND_MAX_ATTEMPTS = _int("SEND_MAX_ATTEMPTS", 8)
     SEND_BACKOFF_BASE_SECONDS = float(os.environ.get("SEND_BACKOFF_BASE_SECONDS", "5"))
     SEND_BACKOFF_MAX_SECONDS = float(os.environ.get("SEND_BACKOFF_MAX_SECONDS", "30"))
-    # A send task takes its tenant's due messages one after another for this long at most, then
-    # queues a successor at the back of the queue: other tenants' sends wait one turn at most.
+    # A send task takes its tenant's due messages (a webhook task its new events) one after another
+    # for this long at most, then queues a successor at the back of the queue: other tenants wait
+    # one turn at most.
     SEND_TURN_SECONDS = float(os.environ.get("SEND_TURN_SECONDS", "5"))
     SWEEP_GRACE_SECONDS = _int("SWEEP_GRACE_SECONDS", 30)  # pending and unclaimed this long: re-enqueue
     # Queued this long ago and still unclaimed: the task was lost (a duplicate is harmless: the claim).

@@ -1,4 +1,4 @@
-"""Webhook tasks: process one stored event; re-enqueue what was never processed."""
+"""Webhook tasks: process stored events; re-enqueue what was never processed."""
 
 from celery import shared_task
 
@@ -8,10 +8,11 @@ from tasks.retrying import retried_when_unavailable
 
 
 @shared_task(name=jobs.PROCESS_WEBHOOK, bind=True, max_retries=None, acks_late=True)
-def process_webhook(self, event_id: int):
-    # Waiting for a provider's rate limit, or for the database, is not failing.
-    with retried_when_unavailable(self, lambda: webhook_events.leave_to_sweeper(event_id)):
-        return webhook_events.process_event(event_id)
+def process_webhook(self, event_id: int | None, tenant_id: int | None = None):
+    """The event it was queued for; with its tenant, the tenant's other new events too."""
+    # Waiting for the database is not failing (an event that must wait is queued again on its own).
+    with retried_when_unavailable(self):
+        return webhook_events.process_events(event_id, tenant_id)
     return "deferred"
 
 

@@ -4,9 +4,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import JsonDoc, TenantOwned, utcnow
+from app.models.base import JsonDoc, TenantOwned, partial_index, utcnow
 
 EVENT_STATES = ("received", "processing", "processed", "failed")
+# Events stored and never yet taken by a worker (services/webhook_events.py takes a tenant's in
+# turn), written once for the partial index and the query alike.
+NEW_EVENT = "state = 'received' AND claimed_at IS NULL"
 
 
 class WebhookEvent(TenantOwned, db.Model):
@@ -23,6 +26,8 @@ class WebhookEvent(TenantOwned, db.Model):
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "provider", "event_key", name="uq_webhook_events_tenant_provider_key"),
         sa.Index("ix_webhook_events_state_received", "state", "received_at"),
+        # A tenant's new events, oldest first: a handful at any time, however long the history.
+        partial_index("ix_webhook_events_new", "tenant_id", "id", where=NEW_EVENT),
     )
 
     provider: Mapped[str] = mapped_column(sa.String(16), nullable=False)

@@ -3,9 +3,14 @@
 verify -> record -> hand off -> answer: the HTTP layer verifies and calls `record_event`, which
 commits the raw event before anything else; processing runs in a task (in-process without a
 broker), and a failed or stuck event is retried by the beat sweeper or replayed by an operator.
+A task takes its tenant's new events one after another (process_events), so a burst of webhooks
+costs a few tasks, not one each, and the answer to the provider skips the broker while one waits.
 """
 
+import itertools
 import logging
+import time
+from collections import Counter
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -13,10 +18,18 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from app import jobs
-from app.celery import broker_was_emptied, enqueue
+from app.celery import (
+    broker_was_emptied,
+    enqueue,
+    enqueue_later,
+    enqueue_unless_waiting,
+    runs_in_process,
+    waiting_task_started,
+)
 from app.extensions import db
 from app.models import Tenant, WebhookEvent
 from app.models.base import utcnow
+from app.models.webhook_event import NEW_EVENT
 from app.services.retries import RetryLater
 from app.services.unit_of_work import commit_step, use_case
 
@@ -42,8 +55,68 @@ def record_event(
     except IntegrityError:
         log.info("webhook.duplicate", extra={"tenant_id": tenant.id, "provider": provider, "event_type": event_type})
         return None
-    _hand_to_worker(event.id)
+    # Unless a task for the tenant's events is still waiting to start: that one takes this one too.
+    if not enqueue_unless_waiting(_events_of(tenant.id), jobs.PROCESS_WEBHOOK, event.id, tenant.id):
+        leave_to_sweeper(event.id)
     return event
+
+
+def _events_of(tenant_id: int) -> str:
+    """The key under which a tenant's webhook task waits (app.celery.enqueue_unless_waiting)."""
+    return f"webhooks:{tenant_id}"
+
+
+def process_events(event_id: int | None, tenant_id: int | None = None) -> dict[str, int]:
+    """A webhook task's work: the event it was queued for, then, when queued as it was stored (with
+    its tenant), every other event the tenant has stored that no worker has taken yet, claimed one
+    at a time (SKIP LOCKED: several tasks share a burst). An event waiting for a retry is not new:
+    its own task or the sweeper takes it.
+
+    It stops when no new event is left or when its turn is over (a successor is queued); a second
+    event means a backlog, and another task is queued to share it. Returns how many events came
+    to each outcome.
+    """
+    if tenant_id is None:  # the sweeper's task: this event only
+        return {_process_or_defer(event_id, lambda: process_event(event_id)): 1}
+    waiting_task_started(_events_of(tenant_id))  # events stored from now on queue another task
+    turn_over_at = time.monotonic() + current_app.config["SEND_TURN_SECONDS"]
+    outcomes: Counter[str] = Counter()
+    for taken in itertools.count(1):
+        outcome = _take(tenant_id, event_id if taken == 1 else None)
+        if outcome is None:
+            break  # no new event is left
+        outcomes[outcome] += 1
+        if taken == 2:
+            _queue_events_task(tenant_id)  # a backlog: another worker shares it
+        if time.monotonic() > turn_over_at and _queue_events_task(tenant_id):
+            break  # the turn is over; the successor carries on
+    return dict(outcomes)
+
+
+def _take(tenant_id: int, event_id: int | None) -> str | None:
+    """Process `event_id` if no worker has taken it yet (else "skipped": it is done, or its own retry
+    will take it), or the tenant's oldest new event; None when there is none to take."""
+    claimed = _claim_new(tenant_id, event_id)
+    if claimed is None:
+        return None if event_id is None else "skipped"
+    return _process_or_defer(claimed, lambda: process_claimed(claimed))
+
+
+def _process_or_defer(event_id: int, process) -> str:
+    """Process an event; one that must wait (a provider's rate limit) gets a task of its own for later."""
+    try:
+        return process()
+    except RetryLater as later:  # handed back unclaimed: its retry (or the sweeper) takes it
+        if not enqueue_later(jobs.PROCESS_WEBHOOK, event_id, countdown=later.countdown):
+            leave_to_sweeper(event_id)
+        return "retrying"
+
+
+def _queue_events_task(tenant_id: int) -> bool:
+    """A task for the tenant's new events, unless one is waiting already (in-process: no other worker)."""
+    if runs_in_process():
+        return False
+    return enqueue_unless_waiting(_events_of(tenant_id), jobs.PROCESS_WEBHOOK, None, tenant_id)
 
 
 @use_case
@@ -55,6 +128,12 @@ def process_event(event_id: int, *, force: bool = False) -> str:
     """
     if not _claim(event_id, force):
         return "skipped"
+    return process_claimed(event_id)
+
+
+@use_case
+def process_claimed(event_id: int) -> str:
+    """Process an event this task has claimed (see process_event)."""
     event = db.session.get(WebhookEvent, event_id)
     tenant = db.session.get(Tenant, event.tenant_id)
     try:
@@ -82,6 +161,39 @@ def _claim(event_id: int, force: bool) -> bool:
     ).rowcount
     commit_step()  # taken before processing starts: a second copy of the task finds nothing to do
     return bool(claimed)
+
+
+def _claim_of(target) -> sa.Update:
+    return (
+        sa.update(WebhookEvent)
+        .where(WebhookEvent.id == target, WebhookEvent.tenant_id == sa.bindparam("tenant"), sa.text(NEW_EVENT))
+        .values(state="processing", attempts=WebhookEvent.attempts + 1, claimed_at=sa.bindparam("now"))
+        .returning(WebhookEvent.id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# Built once, as the send claims (services/delivery.py): a named new event, or the tenant's oldest.
+_CLAIM_NAMED_NEW = _claim_of(sa.bindparam("event_id"))
+_CLAIM_OLDEST_NEW = _claim_of(
+    sa.select(WebhookEvent.id)
+    .where(WebhookEvent.tenant_id == sa.bindparam("tenant"), sa.text(NEW_EVENT))  # as in ix_webhook_events_new
+    .order_by(WebhookEvent.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)  # another task taking it this instant: take the next one
+    .scalar_subquery()
+)
+
+
+def _claim_new(tenant_id: int, event_id: int | None) -> int | None:
+    """Take `event_id`, or (None) the tenant's oldest event, if no worker has taken it yet; its id or None."""
+    params = {"tenant": tenant_id, "now": utcnow()}
+    if event_id is None:
+        claimed = db.session.scalar(_CLAIM_OLDEST_NEW, params)
+    else:
+        claimed = db.session.scalar(_CLAIM_NAMED_NEW, {**params, "event_id": event_id})
+    commit_step()  # taken before processing starts, as _claim
+    return claimed
 
 
 def _settle(event_id: int, state: str, **values) -> None:
@@ -137,13 +249,9 @@ def retry_unprocessed() -> int:
     ).all()
     commit_step()  # marked queued before the hand-offs, which clear the mark when they fail
     for event_id in rows:
-        _hand_to_worker(event_id)
+        if not enqueue(jobs.PROCESS_WEBHOOK, event_id):
+            leave_to_sweeper(event_id)
     return len(rows)
-
-
-def _hand_to_worker(event_id: int) -> None:
-    if not enqueue(jobs.PROCESS_WEBHOOK, event_id):
-        leave_to_sweeper(event_id)
 
 
 def events_to_replay(*, event_ids: list[int] | None = None, failed: bool = False) -> list[int]:

@@ -9,16 +9,20 @@ import time
 
 import pytest
 import redis
+import sqlalchemy as sa
 from flask import current_app
 
 from app import celery as app_celery
 from app import crypto, jobs
 from app.celery import enqueue
 from app.extensions import db
-from app.models import Message
+from app.models import Message, WebhookEvent
 from config import Config
 from tests import factories
 from tests.pipeline.live import FakeTwilio, Worker, wait_until
+from tests.webhooks import payloads
+from tests.webhooks.conftest import FakeTwilio as SignedTwilio
+from tests.webhooks.conftest import make_twilio_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -133,6 +137,30 @@ def test_a_burst_of_sends_waits_in_one_task_and_each_message_goes_out_once(live_
         assert finished(worker, jobs.CHECK_STATUS) == 0
     finally:
         worker.stop()
+
+
+def test_a_burst_of_webhooks_waits_in_one_task_and_each_event_is_processed_once(live_api, redis_server, tmp_path):
+    make_twilio_tenant()
+    twilio = SignedTwilio(current_app.test_client(), worker=None)  # posts only
+    for n in range(20):
+        assert twilio.post(payloads.twilio_sms(body=f"burst {n}", sender=f"+1555030{n:04d}")).status_code == 200
+
+    # No worker yet: the first event queued a task, the other 19 saw it waiting.
+    assert redis.Redis.from_url(redis_server.url).llen(jobs.WEBHOOKS) == 1
+    worker = Worker(redis_url=redis_server.url, log=tmp_path / "prefork.log", pool="prefork")
+    worker.start()
+    try:
+        wait_until(lambda: _count(Message) == 20, timeout=30, what="20 inbound messages stored")
+        assert {event.state for event in db.session.scalars(sa.select(WebhookEvent))} == {"processed"}
+        assert set(db.session.scalars(sa.select(WebhookEvent.attempts))) == {1}
+        assert finished(worker, jobs.PROCESS_WEBHOOK) <= 3  # the task, and one or two that shared its backlog
+    finally:
+        worker.stop()
+
+
+def _count(model) -> int:
+    db.session.rollback()  # a fresh snapshot: the worker commits in another process
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
 def test_a_number_that_keeps_failing_transiently_is_retried_by_the_worker_then_failed(live_api, worker):

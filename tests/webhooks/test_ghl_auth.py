@@ -29,7 +29,7 @@ def test_a_signed_event_is_stored_and_its_processing_enqueued_by_name(ghl, ghl_t
         "InboundMessage",
         "received",
     )
-    assert queue == [Job(jobs.PROCESS_WEBHOOK, (event.id,))]
+    assert queue == [Job(jobs.PROCESS_WEBHOOK, (event.id, event.tenant_id))]  # it and the tenant's next
 
 
 class TestSignatures:

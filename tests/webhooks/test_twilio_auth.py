@@ -17,7 +17,7 @@ def test_a_signed_inbound_sms_is_stored_and_its_processing_enqueued_by_name(twil
     assert response.mimetype == "text/xml"
     event = one(WebhookEvent)
     assert (event.tenant_id, event.provider, event.state) == (twilio_tenant.id, "twilio", "received")
-    assert queue == [Job(jobs.PROCESS_WEBHOOK, (event.id,))]
+    assert queue == [Job(jobs.PROCESS_WEBHOOK, (event.id, event.tenant_id))]  # it and the tenant's next
 
 
 class TestTheSignature:
