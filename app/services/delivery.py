@@ -378,7 +378,7 @@ def check_statuses(tenant_id: int, message_ids: list[int]) -> None:
         enqueue_later(jobs.CHECK_STATUS, tenant_id, message_id, countdown=later.countdown)
 
 
-_AWAITING_STATUS = (  # built once: the simulator's sends each come back through here
+_AWAITING_STATUS = (  # built once: every simulator send, and every message the poller finds, comes back here
     sa.select(Message.id, Message.provider_message_id, Tenant)
     .join(Tenant, Tenant.id == Message.tenant_id)
     .where(
