@@ -53,7 +53,9 @@ class Conversation(TenantOwned, Timestamps, db.Model):
         activity_index("ix_conversations_tenant_status_activity", "status"),
         activity_index("ix_conversations_tenant_channel_activity", "channel"),
         activity_index("ix_conversations_tenant_assignee_activity", "assigned_to"),
-        sa.Index("ix_conversations_tenant_contact", "tenant_id", "contact_id"),
+        # A contact's conversations, in inbox order; a search reads (id, time) of every conversation
+        # of its matching contacts from here alone (an index-only scan, no visit to each row).
+        activity_index("ix_conversations_tenant_contact_activity", "contact_id"),
         # Badges per assignee read only the conversations with something unread.
         partial_index(
             "ix_conversations_unread",
