@@ -153,7 +153,8 @@ def test_a_burst_of_webhooks_waits_in_one_task_and_each_event_is_processed_once(
         wait_until(lambda: _count(Message) == 20, timeout=30, what="20 inbound messages stored")
         assert {event.state for event in db.session.scalars(sa.select(WebhookEvent))} == {"processed"}
         assert set(db.session.scalars(sa.select(WebhookEvent.attempts))) == {1}
-        assert finished(worker, jobs.PROCESS_WEBHOOK) <= 3  # the task, and one or two that shared its backlog
+        # A few tasks, not one per event: the task, and the successors that shared its backlog.
+        assert finished(worker, jobs.PROCESS_WEBHOOK) <= 5
     finally:
         worker.stop()
 
