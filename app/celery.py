@@ -4,6 +4,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
 from functools import cache
@@ -162,6 +163,39 @@ def waiting_task_started(key: str) -> None:
             marks.delete(_waiting_mark(key))
     except Exception:  # noqa: BLE001 - as above: the mark expires
         log.warning("celery.waiting-mark-not-cleared", extra={"key": key})
+
+
+def take_turn(key: str, take: Callable[[bool], tuple[str, bool] | None], successor: tuple) -> dict[str, int]:
+    """A task's turn at the work waiting under `key` (enqueue_unless_waiting), one piece at a time.
+
+    The task's mark is cleared first, so work committed from now on queues another task. `take(first)`
+    does one piece (`first`: the one the task was queued for) and answers its outcome and whether the
+    turn must end there, or None when nothing is left. A second piece means a backlog: a successor
+    (`successor`: its task name and arguments) is queued to share it. After SEND_TURN_SECONDS a
+    successor is queued and the turn ends: one tenant's burst cannot hold a worker other tenants
+    need. Returns how many pieces came to each outcome.
+    """
+    waiting_task_started(key)
+    turn_over_at = time.monotonic() + current_app.config["SEND_TURN_SECONDS"]
+    outcomes: Counter[str] = Counter()
+
+    def queue_successor() -> bool:
+        # In-process (no broker) there is no other worker to share with; the task would run inside this one.
+        return not runs_in_process() and enqueue_unless_waiting(key, *successor)
+
+    for taken in itertools.count(1):
+        piece = take(taken == 1)
+        if piece is None:
+            break  # nothing (more) to take
+        outcome, turn_ends = piece
+        outcomes[outcome] += 1
+        if turn_ends:
+            break
+        if taken == 2:
+            queue_successor()  # a backlog: another worker shares it
+        if time.monotonic() > turn_over_at and queue_successor():
+            break  # the turn is over; the successor carries on
+    return dict(outcomes)
 
 
 def _waiting_marks() -> redis.Redis | None:

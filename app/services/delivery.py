@@ -12,10 +12,7 @@ while the provider's own report (its status callback names our message) or our q
 provider (`reconcile_send`) settles it; only a provider with no trace of it gets it again.
 """
 
-import itertools
 import logging
-import time
-from collections import Counter
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,8 +28,7 @@ from app.celery import (
     enqueue,
     enqueue_later,
     enqueue_unless_waiting,
-    runs_in_process,
-    waiting_task_started,
+    take_turn,
 )
 from app.extensions import db
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, idempotency_key
@@ -109,28 +105,28 @@ def send_due_messages(tenant_id: int, message_id: int | None = None) -> dict[str
     cannot hold a worker other tenants need. A second message due means a backlog: another task is
     queued to share it. Returns how many messages came to each outcome.
     """
-    waiting_task_started(_sends_of(tenant_id))  # sends committed from now on queue another task
-    turn_over_at = time.monotonic() + current_app.config["SEND_TURN_SECONDS"]
-    outcomes: Counter[str] = Counter()
     checks = _status_checks.set([])
     try:
-        for taken in itertools.count(1):
-            attempt = _attempt(tenant_id, message_id if taken == 1 else None)
-            if attempt is None:
-                break  # nothing (more) is due
-            outcomes[attempt.outcome] += 1
-            if attempt.retry is not None:
-                _retry_later(tenant_id, attempt.message_id, attempt.retry.countdown)
-                if attempt.retry.rate_limited:
-                    break
-            if taken == 2:
-                _queue_send_task(tenant_id)  # a backlog: another worker shares it
-            if time.monotonic() > turn_over_at and _queue_send_task(tenant_id):
-                break  # the turn is over; the successor carries on
+        return take_turn(
+            _sends_of(tenant_id),
+            lambda first: _take(tenant_id, message_id if first else None),
+            (jobs.SEND_MESSAGE, tenant_id, None),
+        )
     finally:
         _queue_status_checks(tenant_id, _status_checks.get())
         _status_checks.reset(checks)
-    return dict(outcomes)
+
+
+def _take(tenant_id: int, message_id: int | None) -> tuple[str, bool] | None:
+    """One send of the task's turn: its outcome, and whether the turn ends (the provider's rate
+    limit has no room; the retry queued for the message carries on); None when nothing is due."""
+    attempt = _attempt(tenant_id, message_id)
+    if attempt is None:
+        return None
+    if attempt.retry is None:
+        return attempt.outcome, False
+    _retry_later(tenant_id, attempt.message_id, attempt.retry.countdown)
+    return attempt.outcome, attempt.retry.rate_limited
 
 
 # The status checks asked for by the messages of the send task running now: one task for them all.
@@ -150,14 +146,6 @@ def _queue_status_checks(tenant_id: int, batch: list[tuple[int, float]]) -> None
         enqueue(
             jobs.CHECK_STATUSES, tenant_id, [message_id for message_id, _ in batch], countdown=max(a for _, a in batch)
         )
-
-
-def _queue_send_task(tenant_id: int) -> bool:
-    """A send task for whatever the tenant has due, unless one is waiting already. In-process
-    (no broker) there is no other worker to share with, and the task would run inside this one."""
-    if runs_in_process():
-        return False
-    return enqueue_unless_waiting(_sends_of(tenant_id), jobs.SEND_MESSAGE, tenant_id, None)
 
 
 def _attempt(tenant_id: int, message_id: int | None) -> Attempt | None:

@@ -7,10 +7,7 @@ A task takes its tenant's new events one after another (process_events), so a bu
 costs a few tasks, not one each, and the answer to the provider skips the broker while one waits.
 """
 
-import itertools
 import logging
-import time
-from collections import Counter
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -23,8 +20,7 @@ from app.celery import (
     enqueue,
     enqueue_later,
     enqueue_unless_waiting,
-    runs_in_process,
-    waiting_task_started,
+    take_turn,
 )
 from app.extensions import db
 from app.models import Tenant, WebhookEvent
@@ -78,28 +74,21 @@ def process_events(event_id: int | None, tenant_id: int | None = None) -> dict[s
     """
     if tenant_id is None:  # the sweeper's task: this event only
         return {_process_or_defer(event_id, lambda: process_event(event_id)): 1}
-    waiting_task_started(_events_of(tenant_id))  # events stored from now on queue another task
-    turn_over_at = time.monotonic() + current_app.config["SEND_TURN_SECONDS"]
-    outcomes: Counter[str] = Counter()
-    for taken in itertools.count(1):
-        outcome = _take(tenant_id, event_id if taken == 1 else None)
-        if outcome is None:
-            break  # no new event is left
-        outcomes[outcome] += 1
-        if taken == 2:
-            _queue_events_task(tenant_id)  # a backlog: another worker shares it
-        if time.monotonic() > turn_over_at and _queue_events_task(tenant_id):
-            break  # the turn is over; the successor carries on
-    return dict(outcomes)
+    return take_turn(
+        _events_of(tenant_id),
+        lambda first: _take(tenant_id, event_id if first else None),
+        (jobs.PROCESS_WEBHOOK, None, tenant_id),
+    )
 
 
-def _take(tenant_id: int, event_id: int | None) -> str | None:
+def _take(tenant_id: int, event_id: int | None) -> tuple[str, bool] | None:
     """Process `event_id` if no worker has taken it yet (else "skipped": it is done, or its own retry
-    will take it), or the tenant's oldest new event; None when there is none to take."""
+    will take it), or the tenant's oldest new event; None when there is none to take. The turn
+    goes on either way."""
     claimed = _claim_new(tenant_id, event_id)
     if claimed is None:
-        return None if event_id is None else "skipped"
-    return _process_or_defer(claimed, lambda: process_claimed(claimed))
+        return None if event_id is None else ("skipped", False)
+    return _process_or_defer(claimed, lambda: process_claimed(claimed)), False
 
 
 def _process_or_defer(event_id: int, process) -> str:
@@ -110,13 +99,6 @@ def _process_or_defer(event_id: int, process) -> str:
         if not enqueue_later(jobs.PROCESS_WEBHOOK, event_id, countdown=later.countdown):
             leave_to_sweeper(event_id)
         return "retrying"
-
-
-def _queue_events_task(tenant_id: int) -> bool:
-    """A task for the tenant's new events, unless one is waiting already (in-process: no other worker)."""
-    if runs_in_process():
-        return False
-    return enqueue_unless_waiting(_events_of(tenant_id), jobs.PROCESS_WEBHOOK, None, tenant_id)
 
 
 @use_case
