@@ -133,13 +133,22 @@ def process_claimed(event_id: int) -> str:
     return "processed"
 
 
+# What every claim writes: the event is being processed, one attempt more, since `:now`.
+_TAKEN = {
+    "state": "processing",
+    "attempts": WebhookEvent.attempts + 1,
+    "claimed_at": sa.bindparam("now", type_=WebhookEvent.claimed_at.type),
+}
+
+
 def _claim(event_id: int, force: bool) -> bool:
     allowed = ("received", "processing", "processed", "failed") if force else ("received",)
     claimed = db.session.execute(
         sa.update(WebhookEvent)
         .where(WebhookEvent.id == event_id, WebhookEvent.state.in_(allowed))
-        .values(state="processing", attempts=WebhookEvent.attempts + 1, claimed_at=utcnow())
-        .execution_options(synchronize_session=False)
+        .values(_TAKEN)
+        .execution_options(synchronize_session=False),
+        {"now": utcnow()},
     ).rowcount
     commit_step()  # taken before processing starts: a second copy of the task finds nothing to do
     return bool(claimed)
@@ -149,7 +158,7 @@ def _claim_of(target) -> sa.Update:
     return (
         sa.update(WebhookEvent)
         .where(WebhookEvent.id == target, WebhookEvent.tenant_id == sa.bindparam("tenant"), sa.text(NEW_EVENT))
-        .values(state="processing", attempts=WebhookEvent.attempts + 1, claimed_at=sa.bindparam("now"))
+        .values(_TAKEN)
         .returning(WebhookEvent.id)
         .execution_options(synchronize_session=False)
     )
