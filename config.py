@@ -67,7 +67,10 @@ class Config:
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
     # hide_parameters: a failed statement's bound values (visitor tokens, search text, phone numbers)
     # never reach an exception message or a log line.
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
+    SQLALCHEMY_ENGINE_OPTIONS = {"hide_parameters": True}
+    # A pooled connection idle this long is pinged before reuse (app/db_connections.py); not one
+    # handed back a moment ago, which would cost every request and transaction a round trip.
+    DATABASE_PING_AFTER_IDLE_SECONDS = float(os.environ.get("DATABASE_PING_AFTER_IDLE_SECONDS", "1"))
     REDIS_URL = os.environ.get("REDIS_URL")  # unset: tasks run in-process, limits in memory
     # Comma-separated Fernet keys, newest first (MultiFernet encrypts with the first).
     ENCRYPTION_KEYS = os.environ.get("ENCRYPTION_KEYS", "")
