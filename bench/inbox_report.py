@@ -83,18 +83,20 @@ def latency_table(results: list[EndpointResult], labels: list[str]) -> str:
     return "\n".join(lines)
 
 
+_CPU_NAMES = {"worker": "worker (with its children)"}
+
+
 def throughput_table(figures: dict) -> str:
     if not figures:
         return "(not run)"
+    cpu = figures["cpu_ms"].items()
     rows = [
         ("sends", f"{figures['sends']} to new numbers, {figures['threads']} client threads"),
         ("end to end (first request -> last message `sent`)", f"**{figures['end_to_end_rate']:.1f} messages/s**"),
         ("API send rate (worker stopped)", f"{figures['api_rate']:.1f} requests/s (p50 {figures['api_p50']:.1f} ms)"),
         ("worker drain rate (queued sends, worker started)", f"{figures['drain_rate']:.1f} messages/s"),
         ("worker drain: send tasks", figures.get("drain_task_runs", "—")),
-        ("CPU per delivered message, web", f"{figures['cpu_ms']['web']:.1f} ms"),
-        ("CPU per delivered message, worker (with its children)", f"{figures['cpu_ms']['worker']:.1f} ms"),
-        ("CPU per delivered message, beat", f"{figures['cpu_ms']['beat']:.1f} ms"),
+        *((f"CPU per delivered message, {_CPU_NAMES.get(name, name)}", f"{ms:.1f} ms") for name, ms in cpu),
         ("SQL statements per send, API part", str(figures.get("api_statements", "—"))),
         ("SQL statements per send, worker part", str(figures.get("worker_statements", "—"))),
     ]
@@ -138,7 +140,7 @@ def render(
         "Sizes are the large tenant's messages (10 per conversation, 2 conversations per contact), beside a",
         "1,000-conversation tenant. p50/p99 over sequential keep-alive requests after a warm-up. SQL",
         "statements: what one request issues (captured in-process with a `before_cursor_execute` listener;",
-        "the pool's pre-ping is not counted). Raw SQL: the same statements and parameters replayed through",
+        "BEGIN and COMMIT are not counted). Raw SQL: the same statements and parameters replayed through",
         "psycopg on one connection, in a transaction, p50 of the whole set. Growth: p50 at the largest",
         "size / p50 at the smallest.",
         "",

@@ -1,8 +1,11 @@
 """Outbound throughput through the Procfile's web, worker and beat, to the simulator provider.
 
 1. End to end: N sends (POST /api/v1/conversations/send, each to a new number) from several client
-   threads, from the first request until the last message is `sent` in the database, with the CPU
-   seconds each process group (web, worker with its pool children, beat) spent meanwhile.
+   threads, from the first request until the last message is `sent` in the database, after a
+   warm-up of WARM_UP sends (a running service is warm: its first requests pay the processes'
+   start-up), with the CPU seconds spent meanwhile by each process group (web, worker with its
+   pool children, beat), by PostgreSQL (every `postgres` process), by the private Redis, by this
+   process (the load generator) and by the whole machine (all of it comes out of the same cores).
 2. The API alone (worker stopped): the request rate; then the worker started on that backlog: its
    drain rate, from its first send to its last.
 3. SQL statements per send, captured in-process: the API's request, then the worker's
@@ -23,22 +26,49 @@ import requests
 from procfile import log, thread_session, wait_for
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+WARM_UP = 100
 
 
-def group_cpu_seconds(group: int) -> float:
-    """CPU (user + system) of every live process in a process group (a gunicorn or celery tree)."""
-    total = 0
+def cpu_snapshot() -> dict:
+    """CPU ticks (user + system) so far of every live process, by pid with its name and process
+    group; this process's CPU seconds; and the machine's busy ticks (every core: what sends compete for)."""
+    processes = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
+                stat = handle.read()
         except OSError:
-            continue
-        if int(fields[2]) == group:
-            total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
+            continue  # ended meanwhile
+        fields = stat.rsplit(")", 1)[1].split()
+        processes[int(entry)] = (
+            stat[stat.index("(") + 1 : stat.rindex(")")],
+            int(fields[2]),
+            int(fields[11]) + int(fields[12]),
+        )
+    with open("/proc/stat") as handle:
+        user, nice, system, idle, iowait, *busy = (int(value) for value in handle.readline().split()[1:9])
+    return {"processes": processes, "this process": time.process_time(), "machine": user + nice + system + sum(busy)}
+
+
+def cpu_spent(before: dict, after: dict, groups: dict[str, int]) -> dict[str, float]:
+    """CPU seconds between two snapshots: of each process group (a gunicorn or celery tree, a
+    redis-server), of PostgreSQL (every `postgres` process), of this process and of the machine. A
+    process that ended in between is not counted (its ticks went with it); one that started counts whole."""
+    processes = after["processes"]
+
+    def seconds(pids) -> float:
+        return sum(processes[pid][2] - before["processes"].get(pid, ("", 0, 0))[2] for pid in pids) / CLOCK_TICKS
+
+    spent = {
+        name: seconds(pid for pid, (_, group, _) in processes.items() if group == leader)
+        for name, leader in groups.items()
+    }
+    spent["PostgreSQL"] = seconds(pid for pid, (command, _, _) in processes.items() if command == "postgres")
+    spent["load generator (this process)"] = after["this process"] - before["this process"]
+    spent["machine, all cores"] = (after["machine"] - before["machine"]) / CLOCK_TICKS
+    return spent
 
 
 class Sender:
@@ -135,17 +165,21 @@ def run(bench, *, sends: int, threads: int) -> dict:
     database_url = bench.env["DATABASE_URL"]
     tenant = make_tenant(bench)
     api_statements, worker_statements = statements_per_send(bench, tenant)
-    captured = 1
+    already_sent = 1  # the captured send
     bench.start_process("worker")
     bench.start_process("beat")
     time.sleep(5)  # beat's start-up (imports, schedule file) is not a cost of the sends
     sender = Sender(bench, tenant["token"], threads)
+    sender.send(WARM_UP)
+    already_sent += WARM_UP
+    wait_sent(database_url, tenant["id"], already_sent, timeout=120)
     groups = {name: bench.processes[name].process.pid for name in ("web", "worker", "beat")}
+    groups["Redis"] = bench.redis.process.pid
 
-    cpu_before = {name: group_cpu_seconds(pid) for name, pid in groups.items()}
+    cpu_before = cpu_snapshot()
     started, _, _ = sender.send(sends)
-    _, last_sent = wait_sent(database_url, tenant["id"], captured + sends, timeout=600)
-    cpu_after = {name: group_cpu_seconds(pid) for name, pid in groups.items()}
+    _, last_sent = wait_sent(database_url, tenant["id"], already_sent + sends, timeout=600)
+    cpu = cpu_spent(cpu_before, cpu_snapshot(), groups)
     end_to_end = sends / (last_sent - started)
     log(f"  end to end: {sends} sends in {last_sent - started:.1f} s: {end_to_end:.1f} messages/s")
 
@@ -155,7 +189,7 @@ def run(bench, *, sends: int, threads: int) -> dict:
     api_started, api_ended, latencies = sender.send(backlog)
     drain_from = time.time()
     bench.start_process("worker")
-    first, last = wait_sent(database_url, tenant["id"], captured + sends + backlog, timeout=600)
+    first, last = wait_sent(database_url, tenant["id"], already_sent + sends + backlog, timeout=600)
     with psycopg.connect(database_url) as conn:
         first = conn.execute(
             "SELECT extract(epoch FROM min(sent_at)) FROM messages"
@@ -173,7 +207,7 @@ def run(bench, *, sends: int, threads: int) -> dict:
         "api_rate": backlog / (api_ended - api_started),
         "api_p50": statistics.median(latencies),
         "drain_rate": drain,
-        "cpu_ms": {name: (cpu_after[name] - cpu_before[name]) * 1000 / sends for name in groups},
+        "cpu_ms": {name: seconds * 1000 / sends for name, seconds in cpu.items()},
         "drain_task_runs": f"{drain_runs} send tasks run ({drain_sent} of them sent) for {backlog} queued sends",
         "api_statements": api_statements,
         "worker_statements": worker_statements,
