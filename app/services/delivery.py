@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app
@@ -83,6 +84,15 @@ def leave_to_sweeper(tenant_id: int, message_id: int) -> None:
 def _sends_of(tenant_id: int) -> str:
     """The key under which a tenant's send task waits (app.celery.enqueue_unless_waiting)."""
     return f"sends:{tenant_id}"
+
+
+class Claimed(NamedTuple):
+    """A claimed message (its claim's values, attempt counted) with its conversation, the
+    conversation's contact, and its tenant."""
+
+    message: Message
+    conversation: Conversation
+    tenant: Tenant
 
 
 @dataclass(frozen=True)
@@ -171,10 +181,10 @@ def _retry_later(tenant_id: int, message_id: int, countdown: float) -> None:
 @use_case
 def send_pending_message(tenant_id: int, message_id: int) -> str:
     """Send one pending message. Returns "sent", "failed" or "skipped"; raises RetryLater."""
-    attempt = _claim(tenant_id, message_id)
-    if attempt is None:
+    claimed = _claim(tenant_id, message_id)
+    if claimed is None:
         return "skipped"  # sent, failed, or in another worker's hands: a redelivered task is harmless
-    return _send_claimed(tenant_id, message_id, attempt)
+    return _send_claimed(tenant_id, message_id, claimed)
 
 
 @use_case
@@ -183,12 +193,13 @@ def send_next_due(tenant_id: int) -> Attempt | None:
     claimed = _claim_next(tenant_id)
     if claimed is None:
         return None
-    message_id, attempt = claimed
-    return _attempted(message_id, lambda: _send_claimed(tenant_id, message_id, attempt))
+    message_id = claimed.message.id
+    return _attempted(message_id, lambda: _send_claimed(tenant_id, message_id, claimed))
 
 
-def _send_claimed(tenant_id: int, message_id: int, attempt: int) -> str:
-    message, conversation, tenant = _claimed(tenant_id, message_id)
+def _send_claimed(tenant_id: int, message_id: int, claimed: Claimed) -> str:
+    message, conversation, tenant = claimed
+    attempt = message.send_attempts  # counting this one
     contact = conversation.contact
     if message.channel == "voice":  # a click-to-call: placed, not sent (issue 13)
         from app.services.calls import place_claimed_call  # calls -> messages -> delivery: import here
@@ -218,22 +229,6 @@ def _send_claimed(tenant_id: int, message_id: int, attempt: int) -> str:
     if receipt.check_status_after is not None:
         _check_status_later(tenant_id, message_id, receipt.check_status_after)
     return "sent"
-
-
-_CLAIMED = (  # built once, like the claims below
-    sa.select(Message, Conversation, Tenant)
-    .join(Conversation, Conversation.id == Message.conversation_id)
-    .join(Tenant, Tenant.id == Message.tenant_id)
-    .where(Message.id == sa.bindparam("message_id"), Message.tenant_id == sa.bindparam("tenant"))
-    # Only the contact comes with the conversation: not its last message nor its unread count.
-    .options(sa.orm.lazyload(Conversation.last_message), sa.orm.defer(Conversation.unread_count))
-    .execution_options(populate_existing=True)  # as the claim left them, even if this session held them
-)
-
-
-def _claimed(tenant_id: int, message_id: int) -> tuple[Message, Conversation, Tenant]:
-    """The claimed message with its conversation, contact and tenant, in one query."""
-    return db.session.execute(_CLAIMED, {"message_id": message_id, "tenant": tenant_id}).one()
 
 
 def _ready_to_send(provider: MessagingProvider, message: Message, conversation: Conversation, contact):
@@ -507,14 +502,28 @@ def _claim_values():
     }
 
 
+def _claimed(claim: sa.Update):
+    """`claim` (an UPDATE of messages) with the claimed message's conversation, contact and tenant:
+    claimed and loaded in one statement. The message comes from the UPDATE's RETURNING, with the
+    values the claim wrote (the statement's other reads see the row as it was before)."""
+    row = claim.returning(*Message.__table__.c).cte("claimed")
+    message = sa.orm.aliased(Message, row)
+    return (
+        sa.select(message, Conversation, Tenant)
+        .join(Conversation, Conversation.id == message.conversation_id)
+        .join(Tenant, Tenant.id == message.tenant_id)
+        # Only the contact comes with the conversation: not its last message nor its unread count.
+        .options(sa.orm.lazyload(Conversation.last_message), sa.orm.defer(Conversation.unread_count))
+        .execution_options(populate_existing=True)  # as the claim left them, even if this session held them
+    )
+
+
 # The claims are built once and run with each message's values: building them anew for every
 # message cost the worker more CPU than running them.
-_CLAIM = (
+_CLAIM = _claimed(
     sa.update(Message)
     .where(Message.id == sa.bindparam("message_id"), Message.tenant_id == sa.bindparam("tenant"), _claimable())
     .values(_claim_values())
-    .returning(Message.send_attempts)
-    .execution_options(synchronize_session=False)
 )
 _OLDEST_DUE = (
     sa.select(Message.id)
@@ -524,13 +533,7 @@ _OLDEST_DUE = (
     .with_for_update(skip_locked=True)  # another task taking it this instant: take the next one
     .scalar_subquery()
 )
-_CLAIM_NEXT = (
-    sa.update(Message)
-    .where(Message.id == _OLDEST_DUE, _claimable())
-    .values(_claim_values())
-    .returning(Message.id, Message.send_attempts)
-    .execution_options(synchronize_session=False)
-)
+_CLAIM_NEXT = _claimed(sa.update(Message).where(Message.id == _OLDEST_DUE, _claimable()).values(_claim_values()))
 
 
 def _claim_params(tenant_id: int, **more) -> dict:
@@ -538,17 +541,18 @@ def _claim_params(tenant_id: int, **more) -> dict:
     return {"tenant": tenant_id, "now": now, "due_by": now + CLAIM_EARLY_TOLERANCE, **more}
 
 
-def _claim(tenant_id: int, message_id: int) -> int | None:
-    """Atomically take a pending, unclaimed message; returns its attempt number, or None if not ours."""
+def _claim(tenant_id: int, message_id: int) -> Claimed | None:
+    """Atomically take a pending, unclaimed message; None if it is not ours to send."""
     # Committed by the caller, with what it reads for the send, before the provider is called.
-    return db.session.execute(_CLAIM, _claim_params(tenant_id, message_id=message_id)).scalar()
+    row = db.session.execute(_CLAIM, _claim_params(tenant_id, message_id=message_id)).first()
+    return Claimed(*row) if row else None
 
 
-def _claim_next(tenant_id: int) -> tuple[int, int] | None:
-    """Take the tenant's oldest due message, skipping any another task is taking this instant.
-    Returns its id and attempt number, or None when nothing is due."""
-    claimed = db.session.execute(_CLAIM_NEXT, _claim_params(tenant_id)).first()
-    return tuple(claimed) if claimed else None
+def _claim_next(tenant_id: int) -> Claimed | None:
+    """Take the tenant's oldest due message, skipping any another task is taking this instant;
+    None when nothing is due."""
+    row = db.session.execute(_CLAIM_NEXT, _claim_params(tenant_id)).first()
+    return Claimed(*row) if row else None
 
 
 def _outbound(message: Message, conversation: Conversation, contact: Contact | None) -> OutboundMessage:
