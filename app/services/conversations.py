@@ -360,12 +360,14 @@ def append_message(conversation: Conversation, message: Message) -> None:
     db.session.flush()
     if message.direction == "inbound" and message.read_at is None:
         db.session.expire(conversation, ["unread_count"])  # the database's trigger counted it
-    first = conversation.last_message_id is None and conversation.last_message is None
+    # The database's trigger made it the latest activity (app/models/last_message_trigger.py); the
+    # same rule here shows it on this object without an UPDATE or a reload.
+    first = conversation.last_message_id is None or conversation.last_message_at is None
     if first or aware(message.inserted_at) >= aware(conversation.last_message_at):
-        conversation.last_message_at = message.inserted_at
-        # The id in the same UPDATE as the time: a relationship set here would add a post_update of
-        # its own. Expired, it reloads from the session's identity map (the message is in it), no query.
-        conversation.last_message_id = message.id
+        set_committed_value(conversation, "last_message_at", message.inserted_at)
+        set_committed_value(conversation, "last_message_id", message.id)
+        set_committed_value(conversation, "updated_at", max(conversation.updated_at, message.inserted_at, key=aware))
+        # Expired, it reloads from the session's identity map (the message is in it), no query.
         db.session.expire(conversation, ["last_message"])
 
 

@@ -1,0 +1,83 @@
+"""A conversation's last message is kept by the database (app/models/last_message_trigger.py):
+whatever inserts a message, the newest becomes the conversation's latest activity, and history
+older than it (a GHL backfill) does not."""
+
+from datetime import timedelta
+
+import flask_migrate
+import sqlalchemy as sa
+
+from app import create_app
+from app.extensions import db
+from app.models import Conversation
+from app.models.base import utcnow
+from config import TestConfig
+from tests import factories
+from tests.services import celery_left_as_it_was
+
+INSERT_MESSAGE = """
+    INSERT INTO messages (tenant_id, conversation_id, sender_type, body, channel, direction, delivery_status,
+                          attachments, send_attempts, inserted_at, updated_at)
+    VALUES (:tenant, :conversation, 'visitor', :body, 'sms', 'inbound', 'delivered', '[]', 0, :at, :at)
+    RETURNING id
+"""
+
+
+def insert_message(tenant_id: int, conversation_id: int, body: str, at) -> int:
+    """A message written by plain SQL, as no service of ours writes it."""
+    params = {"tenant": tenant_id, "conversation": conversation_id, "body": body, "at": at}
+    return db.session.execute(sa.text(INSERT_MESSAGE), params).scalar()
+
+
+def latest(conversation_id: int):
+    return db.session.execute(
+        sa.select(Conversation.last_message_id, Conversation.last_message_at, Conversation.updated_at).where(
+            Conversation.id == conversation_id
+        )
+    ).one()
+
+
+def test_any_message_inserted_becomes_its_conversations_latest_activity(tenant):
+    conversation = factories.make_conversation(tenant=tenant, last_message_at=utcnow() - timedelta(days=1))
+    at = utcnow()
+    message_id = insert_message(tenant.id, conversation.id, "Hello?", at)
+    assert latest(conversation.id) == (message_id, at, at)
+
+
+def test_history_older_than_the_latest_message_leaves_it_in_place(tenant):
+    conversation = factories.make_conversation(tenant=tenant)
+    now = utcnow()
+    newest = insert_message(tenant.id, conversation.id, "Today", now)
+    insert_message(tenant.id, conversation.id, "Last week (backfilled)", now - timedelta(days=7))
+    assert latest(conversation.id) == (newest, now, now)
+
+
+def test_a_send_answers_with_the_latest_activity_the_database_keeps(api, tenant):
+    answer = api.post("/api/v1/conversations/send", json={"phone": "+14155550123", "message": "Hi", "channel": "web"})
+    assert answer.status_code == 201, answer.get_json()
+    data = answer.get_json()["data"]
+    last_message_id, last_message_at, updated_at = latest(data["conversation"]["id"])
+    assert data["conversation"]["last_message"]["id"] == data["message"]["id"] == last_message_id
+    assert data["conversation"]["last_message_at"] == data["message"]["inserted_at"]
+    assert last_message_at == updated_at
+
+
+def test_on_sqlite_too(tmp_path):
+    class SQLiteConfig(TestConfig):
+        SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path / 'dev.sqlite3'}"
+
+    with celery_left_as_it_was():
+        app = create_app(SQLiteConfig())
+    with app.app_context():
+        flask_migrate.upgrade()
+        tenant = factories.make_tenant(name="Dev")
+        conversation = factories.make_conversation(tenant=tenant, last_message_at=utcnow() - timedelta(days=1))
+        now = utcnow()
+        newest = insert_message(tenant.id, conversation.id, "Today", now)
+        insert_message(tenant.id, conversation.id, "Last week", now - timedelta(days=7))
+        db.session.commit()
+        last_message_id, last_message_at, updated_at = latest(conversation.id)
+        assert (last_message_id, last_message_at.replace(tzinfo=None)) == (newest, now.replace(tzinfo=None))
+        assert updated_at.replace(tzinfo=None) == now.replace(tzinfo=None)
+        db.session.remove()
+        db.engine.dispose()
