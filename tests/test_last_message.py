@@ -2,6 +2,8 @@
 whatever inserts a message, the newest becomes the conversation's latest activity, and history
 older than it (a GHL backfill) does not."""
 
+import threading
+import time
 from datetime import timedelta
 
 import flask_migrate
@@ -23,10 +25,10 @@ INSERT_MESSAGE = """
 """
 
 
-def insert_message(tenant_id: int, conversation_id: int, body: str, at) -> int:
-    """A message written by plain SQL, as no service of ours writes it."""
+def insert_message(tenant_id: int, conversation_id: int, body: str, at, *, on=None) -> int:
+    """A message written by plain SQL, as no service of ours writes it (`on`: a connection of its own)."""
     params = {"tenant": tenant_id, "conversation": conversation_id, "body": body, "at": at}
-    return db.session.execute(sa.text(INSERT_MESSAGE), params).scalar()
+    return (on or db.session).execute(sa.text(INSERT_MESSAGE), params).scalar()
 
 
 def latest(conversation_id: int):
@@ -50,6 +52,30 @@ def test_history_older_than_the_latest_message_leaves_it_in_place(tenant):
     newest = insert_message(tenant.id, conversation.id, "Today", now)
     insert_message(tenant.id, conversation.id, "Last week (backfilled)", now - timedelta(days=7))
     assert latest(conversation.id) == (newest, now, now)
+
+
+def test_of_two_racing_inserts_the_newer_stays_latest_though_the_older_commits_last(committed):
+    """Real commits: the older message's trigger waits for the newer one's lock on the conversation,
+    then checks the row again, as it is now. (An UPDATE written from what a transaction had read
+    would have put the older one back.)"""
+    tenant = factories.make_tenant(name="Acme")
+    tenant_id, conversation_id = tenant.id, factories.make_conversation(tenant=tenant).id
+    now, engine = utcnow(), db.engine
+    with engine.connect() as newer:
+        newer_id = insert_message(tenant_id, conversation_id, "Newer", now, on=newer)
+
+        def insert_older():
+            with engine.begin() as older:  # blocks on the conversation's row until the newer commits
+                insert_message(tenant_id, conversation_id, "Older", now - timedelta(seconds=1), on=older)
+
+        thread = threading.Thread(target=insert_older)
+        thread.start()
+        time.sleep(0.3)
+        assert thread.is_alive()  # waiting for the row
+        newer.commit()
+    thread.join(timeout=10)
+    db.session.expire_all()
+    assert latest(conversation_id)[0] == newer_id
 
 
 def test_a_send_answers_with_the_latest_activity_the_database_keeps(api, tenant):
