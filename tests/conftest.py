@@ -1,8 +1,10 @@
+import flask_migrate
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from app import celery as app_celery
+from app import create_app
 from app.extensions import db as _db
 from app.extensions import limiter
 from app.schemas import dumping
@@ -10,7 +12,7 @@ from app.services import provider_registry
 from config import TestConfig
 from tests import factories
 from tests.queue import RecordingQueue, refuse
-from tests.services import CommittedConfig, migrated_app, truncate_everything
+from tests.services import CommittedConfig, celery_left_as_it_was, migrated_app, truncate_everything
 
 # Every answer the suite dumps is compared with marshmallow's own dump of it (app/schemas/dumping.py).
 dumping.VERIFY = True
@@ -125,6 +127,24 @@ def committed(committed_app):
         finally:
             _db.session.remove()
             truncate_everything()
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    """The app on a new SQLite file migrated to head, as scripts/serve.sh runs it; its context pushed."""
+
+    class SQLiteConfig(TestConfig):
+        SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path / 'dev.sqlite3'}"
+
+    with celery_left_as_it_was():
+        app = create_app(SQLiteConfig())
+    with app.app_context():
+        flask_migrate.upgrade()
+        try:
+            yield app
+        finally:
+            _db.session.remove()
+            _db.engine.dispose()
 
 
 @pytest.fixture

@@ -6,16 +6,12 @@ import threading
 import time
 from datetime import timedelta
 
-import flask_migrate
 import sqlalchemy as sa
 
-from app import create_app
 from app.extensions import db
 from app.models import Conversation
 from app.models.base import utcnow
-from config import TestConfig
 from tests import factories
-from tests.services import celery_left_as_it_was
 
 INSERT_MESSAGE = """
     INSERT INTO messages (tenant_id, conversation_id, sender_type, body, channel, direction, delivery_status,
@@ -88,22 +84,13 @@ def test_a_send_answers_with_the_latest_activity_the_database_keeps(api, tenant)
     assert last_message_at == updated_at
 
 
-def test_on_sqlite_too(tmp_path):
-    class SQLiteConfig(TestConfig):
-        SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path / 'dev.sqlite3'}"
-
-    with celery_left_as_it_was():
-        app = create_app(SQLiteConfig())
-    with app.app_context():
-        flask_migrate.upgrade()
-        tenant = factories.make_tenant(name="Dev")
-        conversation = factories.make_conversation(tenant=tenant, last_message_at=utcnow() - timedelta(days=1))
-        now = utcnow()
-        newest = insert_message(tenant.id, conversation.id, "Today", now)
-        insert_message(tenant.id, conversation.id, "Last week", now - timedelta(days=7))
-        db.session.commit()
-        last_message_id, last_message_at, updated_at = latest(conversation.id)
-        assert (last_message_id, last_message_at.replace(tzinfo=None)) == (newest, now.replace(tzinfo=None))
-        assert updated_at.replace(tzinfo=None) == now.replace(tzinfo=None)
-        db.session.remove()
-        db.engine.dispose()
+def test_on_sqlite_too(sqlite_app):
+    tenant = factories.make_tenant(name="Dev")
+    conversation = factories.make_conversation(tenant=tenant, last_message_at=utcnow() - timedelta(days=1))
+    now = utcnow()
+    newest = insert_message(tenant.id, conversation.id, "Today", now)
+    insert_message(tenant.id, conversation.id, "Last week", now - timedelta(days=7))
+    db.session.commit()
+    last_message_id, last_message_at, updated_at = latest(conversation.id)
+    assert (last_message_id, last_message_at.replace(tzinfo=None)) == (newest, now.replace(tzinfo=None))
+    assert updated_at.replace(tzinfo=None) == now.replace(tzinfo=None)

@@ -502,12 +502,8 @@ def _claim_values():
     }
 
 
-def _claimed(claim: sa.Update):
-    """`claim` (an UPDATE of messages) with the claimed message's conversation, contact and tenant:
-    claimed and loaded in one statement. The message comes from the UPDATE's RETURNING, with the
-    values the claim wrote (the statement's other reads see the row as it was before)."""
-    row = claim.returning(*Message.__table__.c).cte("claimed")
-    message = sa.orm.aliased(Message, row)
+def _with_conversation_and_tenant(message):
+    """A read of `message` (Message, or an alias of it) with its conversation, contact and tenant."""
     return (
         sa.select(message, Conversation, Tenant)
         .join(Conversation, Conversation.id == message.conversation_id)
@@ -518,9 +514,37 @@ def _claimed(claim: sa.Update):
     )
 
 
-# The claims are built once and run with each message's values: building them anew for every
-# message cost the worker more CPU than running them.
-_CLAIM = _claimed(
+_READ_CLAIMED = _with_conversation_and_tenant(Message).where(
+    Message.id == sa.bindparam("message_id"), Message.tenant_id == sa.bindparam("tenant")
+)
+
+
+class _Claim:
+    """A claim (an UPDATE of messages), built once and run with each message's values: building it
+    anew for every message cost the worker more CPU than running it.
+
+    On PostgreSQL one statement claims and reads what the send needs: the UPDATE, as a CTE, returns
+    the message with the values it wrote (the statement's other reads see the row as it was before).
+    SQLite (development) has no UPDATE inside WITH: there it claims, then reads.
+    """
+
+    def __init__(self, update: sa.Update):
+        self.claim_and_read = _with_conversation_and_tenant(
+            sa.orm.aliased(Message, update.returning(*Message.__table__.c).cte("claimed"))
+        )
+        self.claim_only = update.returning(Message.id).execution_options(synchronize_session=False)
+
+    def __call__(self, params: dict) -> Claimed | None:
+        if db.session.get_bind().dialect.name == "postgresql":
+            row = db.session.execute(self.claim_and_read, params).first()
+        elif (message_id := db.session.execute(self.claim_only, params).scalar()) is None:
+            row = None
+        else:
+            row = db.session.execute(_READ_CLAIMED, {"message_id": message_id, "tenant": params["tenant"]}).first()
+        return Claimed(*row) if row else None
+
+
+_CLAIM = _Claim(
     sa.update(Message)
     .where(Message.id == sa.bindparam("message_id"), Message.tenant_id == sa.bindparam("tenant"), _claimable())
     .values(_claim_values())
@@ -533,7 +557,7 @@ _OLDEST_DUE = (
     .with_for_update(skip_locked=True)  # another task taking it this instant: take the next one
     .scalar_subquery()
 )
-_CLAIM_NEXT = _claimed(sa.update(Message).where(Message.id == _OLDEST_DUE, _claimable()).values(_claim_values()))
+_CLAIM_NEXT = _Claim(sa.update(Message).where(Message.id == _OLDEST_DUE, _claimable()).values(_claim_values()))
 
 
 def _claim_params(tenant_id: int, **more) -> dict:
@@ -544,15 +568,13 @@ def _claim_params(tenant_id: int, **more) -> dict:
 def _claim(tenant_id: int, message_id: int) -> Claimed | None:
     """Atomically take a pending, unclaimed message; None if it is not ours to send."""
     # Committed by the caller, with what it reads for the send, before the provider is called.
-    row = db.session.execute(_CLAIM, _claim_params(tenant_id, message_id=message_id)).first()
-    return Claimed(*row) if row else None
+    return _CLAIM(_claim_params(tenant_id, message_id=message_id))
 
 
 def _claim_next(tenant_id: int) -> Claimed | None:
     """Take the tenant's oldest due message, skipping any another task is taking this instant;
     None when nothing is due."""
-    row = db.session.execute(_CLAIM_NEXT, _claim_params(tenant_id)).first()
-    return Claimed(*row) if row else None
+    return _CLAIM_NEXT(_claim_params(tenant_id))
 
 
 def _outbound(message: Message, conversation: Conversation, contact: Contact | None) -> OutboundMessage:
