@@ -95,6 +95,7 @@ def throughput_table(figures: dict) -> str:
         ("end to end (first request -> last message `sent`)", f"**{figures['end_to_end_rate']:.1f} messages/s**"),
         ("API send rate (worker stopped)", f"{figures['api_rate']:.1f} requests/s (p50 {figures['api_p50']:.1f} ms)"),
         ("worker drain rate (queued sends, worker started)", f"{figures['drain_rate']:.1f} messages/s"),
+        ("end to end: tasks the worker ran", figures.get("end_to_end_tasks", "—")),
         ("worker drain: send tasks", figures.get("drain_task_runs", "—")),
         *((f"CPU per delivered message, {_CPU_NAMES.get(name, name)}", f"{ms:.1f} ms") for name, ms in cpu),
         ("SQL statements per send, API part", str(figures.get("api_statements", "—"))),

@@ -17,9 +17,11 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import statistics
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
@@ -140,6 +142,11 @@ def send_task_runs(worker) -> tuple[int, int]:
     return len(finished), sum("'sent'" in line for line in finished)
 
 
+def task_runs(worker) -> Counter:
+    """Tasks the worker finished since it started, by name (Celery's INFO lines)."""
+    return Counter(re.findall(r"Task ([\w.]+)\[[^\]]+\] succeeded ", worker.output()))
+
+
 def make_tenant(bench) -> dict:
     from app.services import accounts, settings
 
@@ -186,10 +193,11 @@ def run(bench, *, sends: int, threads: int) -> dict:
     groups = {name: bench.processes[name].process.pid for name in ("web", "worker", "beat")}
     groups["Redis"] = bench.redis.process.pid
 
-    cpu_before = cpu_snapshot()
+    cpu_before, tasks_before = cpu_snapshot(), task_runs(bench.processes["worker"])
     started, _, _ = sender.send(sends)
     _, last_sent = wait_sent(database_url, tenant["id"], already_sent + sends, timeout=600)
     cpu = cpu_spent(cpu_before, cpu_snapshot(), groups)
+    tasks = task_runs(bench.processes["worker"]) - tasks_before
     end_to_end = sends / (last_sent - started)
     log(f"  end to end: {sends} sends in {last_sent - started:.1f} s: {end_to_end:.1f} messages/s")
 
@@ -218,6 +226,7 @@ def run(bench, *, sends: int, threads: int) -> dict:
         "api_p50": statistics.median(latencies),
         "drain_rate": drain,
         "cpu_ms": {name: seconds * 1000 / sends for name, seconds in cpu.items()},
+        "end_to_end_tasks": ", ".join(f"{count} {name}" for name, count in sorted(tasks.items())),
         "drain_task_runs": f"{drain_runs} send tasks run ({drain_sent} of them sent) for {backlog} queued sends",
         "api_statements": api_statements,
         "worker_statements": worker_statements,
