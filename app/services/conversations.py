@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import ChannelUnavailable, Conflict
@@ -18,10 +19,19 @@ from app.models import Contact, Conversation, Message, Tenant, UnreadTally
 from app.models.base import aware, utcnow
 from app.models.conversation import CHANNELS, PROVIDER_CHANNELS
 from app.services.accounts import get_user
-from app.services.contacts import contact_search_clause, get_contact, resolve_contact
+from app.services.contacts import add_contact, contact_search_clause, get_contact, resolve_contact
 from app.services.delivery_status import mark_inbound_read
 from app.services.notifications import notify_assigned, notify_read
-from app.services.queries import Page, contains, get_owned, in_subquery, insert_unless_taken, page
+from app.services.queries import (
+    Page,
+    contains,
+    get_owned,
+    in_subquery,
+    insert_linked,
+    insert_unless_taken,
+    insert_values,
+    page,
+)
 from app.services.unit_of_work import conversation_exists, use_case
 
 RECENT_MESSAGES = 50  # how many a conversation's detail view carries
@@ -355,13 +365,65 @@ def unread_counts(tenant: Tenant) -> dict:
 
 
 def append_message(conversation: Conversation, message: Message) -> None:
-    """Add `message` and, unless it is older history (a backfill), make it the latest activity."""
+    """Add `message` to `conversation` and, unless it is older history (a backfill), make it the latest activity."""
+    message.conversation_id = conversation.id
     db.session.add(message)
     db.session.flush()
     if message.direction == "inbound" and message.read_at is None:
         db.session.expire(conversation, ["unread_count"])  # the database's trigger counted it
-    # The database's trigger made it the latest activity (app/models/last_message_trigger.py); the
-    # same rule here shows it on this object without an UPDATE or a reload.
+    _show_latest(conversation, message)
+
+
+def start_with_message(tenant: Tenant, phone: str, channel: str, message: Message) -> tuple[Conversation, Message]:
+    """A new number's contact, their open conversation on `channel`, and `message` (staff's, not yet
+    in a conversation) as its first. On PostgreSQL one statement stores all three; when another
+    request added the number meanwhile, or on SQLite, it takes the steps one by one."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        contact = Contact(tenant_id=tenant.id, phone=phone)
+        conversation = Conversation(**_new_conversation_values(tenant, channel, contact))
+        values = {
+            **insert_values(contact, prefix="contact"),
+            **insert_values(conversation, prefix="conversation"),
+            **insert_values(message, prefix="message"),
+        }
+        if stored := db.session.execute(_FIRST_MESSAGE, values).first():
+            contact, conversation, message = stored
+            set_committed_value(conversation, "contact", contact)
+            _show_latest(conversation, message)
+            return conversation, message
+    conversation = find_or_start_open_conversation(tenant, add_contact(tenant, phone), channel)
+    append_message(conversation, message)
+    return conversation, message
+
+
+def _first_message_statement() -> sa.Select:
+    """Built once: a contact, a conversation of theirs and its message inserted by one statement, and
+    the three rows selected as stored; no row when the contact's number is taken (the others then
+    have no contact to point to)."""
+    contact = insert_linked(Contact, "contact")
+    conversation = insert_linked(Conversation, "conversation", contact_id=contact.c.id)
+    message = insert_linked(Message, "message", conversation_id=conversation.c.id)
+    stored_conversation = aliased(Conversation, conversation)
+    return (
+        sa.select(aliased(Contact, contact), stored_conversation, aliased(Message, message))
+        .select_from(
+            contact.join(conversation, conversation.c.contact_id == contact.c.id).join(
+                message, message.c.conversation_id == conversation.c.id
+            )
+        )
+        # Not joined as the relationships ask: this statement's snapshot cannot see the rows it
+        # inserts, and start_with_message fills both in from the rows returned.
+        .options(sa.orm.lazyload(stored_conversation.contact), sa.orm.lazyload(stored_conversation.last_message))
+    )
+
+
+_FIRST_MESSAGE = _first_message_statement()
+
+
+def _show_latest(conversation: Conversation, message: Message) -> None:
+    """The database's trigger made `message` the latest activity unless it is older history
+    (app/models/last_message_trigger.py); the same rule here shows it on this object without an
+    UPDATE or a reload."""
     first = conversation.last_message_id is None or conversation.last_message_at is None
     if first or aware(message.inserted_at) >= aware(conversation.last_message_at):
         set_committed_value(conversation, "last_message_at", message.inserted_at)

@@ -14,14 +14,14 @@ from app.live import notify
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, User, idempotency_key
 from app.models.base import aware, utcnow
 from app.models.conversation import OPT_OUT_CHANNELS
-from app.services.contacts import add_contact, find_contact_by_phone, get_contact
+from app.services.contacts import find_contact_by_phone, get_contact
 from app.services.conversations import (
     NEWEST_FIRST,
     append_message,
     find_or_start_open_conversation,
     get_conversation,
     move_to,
-    start_open_conversation,
+    start_with_message,
 )
 from app.services.delivery import hand_to_worker
 from app.services.provider_registry import has_provider
@@ -64,7 +64,9 @@ def send_message(tenant: Tenant, conversation_id: int, sender: User, draft: Draf
     ensure_can_send(tenant, conversation.channel, conversation.contact)
     if conversation.status == "closed":
         move_to(conversation, "open")  # 409 when the contact has started another conversation since
-    return _store_and_dispatch(tenant, conversation, sender, draft, fingerprint)
+    message = _new_message(tenant, sender, draft, conversation.channel)
+    append_message(conversation, message)
+    return _dispatch(tenant, conversation, message, sender, draft, fingerprint)
 
 
 @use_case(keep_loaded=True)  # answered with what it stored: no reload after the commit
@@ -80,11 +82,13 @@ def send_to_contact(
         return replay
     contact = get_contact(tenant, contact_id) if contact_id is not None else find_contact_by_phone(tenant, phone)
     ensure_can_send(tenant, channel, contact)
+    message = _new_message(tenant, sender, draft, channel)
     if contact is None:  # a new number: no conversation to look for
-        conversation = start_open_conversation(tenant, add_contact(tenant, phone), channel)
+        conversation, message = start_with_message(tenant, phone, channel, message)
     else:
         conversation = find_or_start_open_conversation(tenant, contact, channel)
-    return _store_and_dispatch(tenant, conversation, sender, draft, fingerprint)
+        append_message(conversation, message)
+    return _dispatch(tenant, conversation, message, sender, draft, fingerprint)
 
 
 def ensure_can_send(tenant: Tenant, channel: str, contact: Contact | None) -> None:
@@ -131,22 +135,27 @@ def _older_than(tenant: Tenant, conversation: Conversation, message_id: int):
     return sa.tuple_(Message.inserted_at, Message.id) < sa.tuple_(anchor.inserted_at, anchor.id)
 
 
-def _store_and_dispatch(tenant: Tenant, conversation: Conversation, sender: User, draft: Draft, fingerprint: str):
-    via_provider = conversation.channel != "web"
-    message = Message(
+def _new_message(tenant: Tenant, sender: User, draft: Draft, channel: str) -> Message:
+    """Staff's message as it is stored, not yet in a conversation."""
+    via_provider = channel != "web"
+    return Message(
         tenant_id=tenant.id,
-        conversation_id=conversation.id,
         sender_id=sender.id,
         sender_type="staff",
         body=draft.body,
-        channel=conversation.channel,
+        channel=channel,
         direction="outbound",
         delivery_status="pending" if via_provider else "sent",
         enqueued_at=utcnow() if via_provider else None,  # optimistic: cleared if the hand-off fails
         sent_at=None if via_provider else utcnow(),
         attachments=[{"url": url, "content_type": None} for url in draft.media_urls],
     )
-    append_message(conversation, message)
+
+
+def _dispatch(
+    tenant: Tenant, conversation: Conversation, message: Message, sender: User, draft: Draft, fingerprint: str
+):
+    """After the message is in the session: its idempotency key, the commit, then the hand-off to a worker."""
     if draft.idempotency_key:
         db.session.add(
             IdempotencyKey(

@@ -36,6 +36,47 @@ def _insert_unless_taken(model, dialect_name: str):
     return dialect.insert(model).on_conflict_do_nothing().returning(model)
 
 
+def insert_values(new_object, *, prefix: str) -> dict:
+    """What a flush would INSERT for the transient `new_object`: the attributes it was given, else
+    its columns' Python-side defaults; keyed `<prefix>_<column>`, as `insert_linked` binds them."""
+    given = sa.inspect(new_object).dict
+    values = {}
+    for attribute in sa.inspect(type(new_object)).column_attrs:
+        column = attribute.columns[0]
+        if column.primary_key or column.computed is not None:
+            continue
+        if attribute.key in given:
+            value = given[attribute.key]
+        elif column.default is not None:
+            value = column.default.arg(None) if column.default.is_callable else column.default.arg
+        else:
+            value = None
+        values[f"{prefix}_{column.name}"] = value
+    return values
+
+
+def insert_linked(model, prefix: str, **linked) -> sa.CTE:
+    """A PostgreSQL `INSERT ... ON CONFLICT DO NOTHING RETURNING` of one `model` row, as a CTE named
+    `new_<prefix>`: its columns bound as `insert_values` keys them, except `linked` ones, taken from
+    an earlier CTE's row (so a chain of them stores a row and the rows pointing to it in one statement)."""
+    table = model.__table__
+    bound = [
+        column.name
+        for column in table.c
+        if not column.primary_key and column.computed is None and column.name not in linked
+    ]
+    source = sa.select(
+        *(sa.bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in bound), *linked.values()
+    )
+    return (
+        postgresql.insert(table)
+        .from_select([*bound, *linked], source)
+        .on_conflict_do_nothing()
+        .returning(*table.c)
+        .cte(f"new_{prefix}")
+    )
+
+
 def contains(column, text: str, *, case_sensitive: bool = False):
     """`column` contains `text`, with the user's % and _ taken literally (on PostgreSQL and SQLite)."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -18,6 +18,7 @@ from app.services.retries import RetryLater
 from tests import factories
 from tests.pipeline.fakes import accepted, network_down
 from tests.pipeline.helpers import backdate
+from tests.webhooks.test_races import rendezvous_after
 
 RACERS = 8
 
@@ -185,6 +186,36 @@ class TestRequestsRacingWithOneIdempotencyKey:
 
         assert response.status_code == 201
         assert seen == ["pending"]
+
+
+class TestSendsToOneNewNumberRacing:
+    def test_they_make_one_contact_and_one_conversation_holding_every_message(
+        self, committed, account, queue, monkeypatch
+    ):
+        tenant, _, token, _, _ = account
+        # Each request looks the number up, finds nothing, and waits for the others before storing: all
+        # but one then find the number taken by the one statement storing contact, conversation and message.
+        rendezvous_after(monkeypatch, messages, "find_contact_by_phone", racers=4)
+        headers = {"Authorization": f"Bearer {token}"}
+
+        responses = race(
+            committed,
+            4,
+            lambda i: committed.test_client().post(
+                "/api/v1/conversations/send", json={"phone": "+15559870000", "message": f"#{i}"}, headers=headers
+            ),
+        )
+
+        assert [response.status_code for response in responses] == [201] * 4, [r.json for r in responses]
+        answers = [response.json["data"] for response in responses]
+        (conversation_id,) = {answer["conversation"]["id"] for answer in answers}
+        assert len({answer["conversation"]["contact"]["id"] for answer in answers}) == 1
+        stored = db.session.execute(
+            sa.select(Message.id, Message.conversation_id, Message.body).where(Message.tenant_id == tenant.id)
+        ).all()
+        assert sorted(body for _, _, body in stored) == ["#0", "#1", "#2", "#3"]
+        assert {conversation for _, conversation, _ in stored} == {conversation_id}
+        assert sorted(answer["message"]["id"] for answer in answers) == sorted(message for message, _, _ in stored)
 
 
 class TestStatusReportsRacing:
