@@ -28,7 +28,7 @@ def create_app(config: object | None = None) -> Flask:
     from app.api import register_api
     from app.celery import celery_init_app
     from app.cli import register_cli
-    from app.db_connections import ping_when_idle
+    from app.db_connections import cache_long_statements, ping_when_idle
     from app.errors import register_error_handlers
     from app.extensions import db, limiter, migrate
     from app.health import health
@@ -40,6 +40,7 @@ def create_app(config: object | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         with app.app_context():
             ping_when_idle(db.engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
+        cache_long_statements()
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     register_request_limits(app)  # before the limiter and the blueprints: nothing reads a body it refuses
     limiter.init_app(app)

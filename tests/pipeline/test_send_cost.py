@@ -6,6 +6,7 @@ one query at a time; these counts fail if that comes back.
 """
 
 import pytest
+from psycopg import _queries as psycopg_queries
 
 from app.providers.base import DELIVERED, SENT, StatusReport
 from app.services import delivery
@@ -59,6 +60,26 @@ class TestTheApiSide:
         # The token, the number looked up once, then the contact, conversation and message inserted by
         # one statement (a new contact has no conversation to look for).
         assert len(reads_and_writes(statements)) <= 3, "\n\n".join(statements)
+
+
+def test_no_statement_of_a_send_and_its_delivery_is_converted_for_the_server_anew(
+    warm_api, tenant, provider, queue, monkeypatch
+):
+    """psycopg caches how it rewrites a statement's placeholders only for statements within its
+    limits; the send's one statement for contact, conversation and message is past the defaults."""
+    uncached = []
+    convert = psycopg_queries._query2pg_nocache
+    monkeypatch.setattr(
+        psycopg_queries, "_query2pg_nocache", lambda query, *a: uncached.append(query) or convert(query, *a)
+    )
+    provider.will(accepted(SENT))
+
+    response = warm_api.post(
+        "/api/v1/conversations/send", json={"channel": "sms", "phone": "+15557654321", "message": "Hello"}
+    )
+    assert delivery.send_pending_message(tenant.id, response.json["data"]["message"]["id"]) == "sent"
+
+    assert uncached == []
 
 
 class TestTheWorkerSide:
