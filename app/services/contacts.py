@@ -76,7 +76,13 @@ def update_contact(tenant: Tenant, contact_id: int, **fields) -> Contact:
 def find_contact_by_phone(tenant: Tenant, phone: str | None) -> Contact | None:
     if not phone:
         return None
-    return db.session.scalar(sa.select(Contact).where(Contact.tenant_id == tenant.id, Contact.phone == phone))
+    return db.session.scalar(_CONTACT_BY_PHONE, {"tenant": tenant.id, "phone": phone})
+
+
+# Built once: every send to a number and every inbound message looks a number up.
+_CONTACT_BY_PHONE = sa.select(Contact).where(
+    Contact.tenant_id == sa.bindparam("tenant"), Contact.phone == sa.bindparam("phone")
+)
 
 
 def find_contact_by_provider_id(tenant: Tenant, provider_contact_id: str | None) -> Contact | None:
