@@ -60,6 +60,7 @@ def apply_status_update(
     if new_status == SENT:
         values["sent_at"] = now
     params = {"match_id": message_id, "match_tenant": tenant_id, **{f"set_{name}": v for name, v in values.items()}}
+    db.session.flush()  # what the caller changed first, as the ORM's own UPDATE would (this one is not the ORM's)
     conversation_id = db.session.execute(_status_update(new_status, tuple(values)), params).scalar()
     moved = conversation_id is not None
     if moved:  # live streams, on commit (app/live)
@@ -74,18 +75,21 @@ def apply_status_update(
 @cache
 def _status_update(new_status: str, columns: tuple[str, ...]):
     """The UPDATE moving a message to `new_status` and setting `columns`, built once per kind: building
-    it anew for each message cost more CPU than running it."""
-    attributes = [getattr(Message, name) for name in columns]
+    it anew for each message cost more CPU than running it. Of the table, not the ORM class: the ORM
+    copies an UPDATE of its class at each execution (its cache key then computed anew) and the
+    session holds no message it would have to tell; and the statuses it moves from are fixed
+    parameters, not an IN list expanded at each execution."""
+    messages = Message.__table__
     return (
-        sa.update(Message)
+        sa.update(messages)
         .where(
-            Message.id == sa.bindparam("match_id"),
-            Message.tenant_id == sa.bindparam("match_tenant"),
-            Message.delivery_status.in_(predecessors(new_status)),
+            messages.c.id == sa.bindparam("match_id"),
+            messages.c.tenant_id == sa.bindparam("match_tenant"),
+            # false() with none: nothing moves back to pending.
+            sa.or_(sa.false(), *(messages.c.delivery_status == status for status in predecessors(new_status))),
         )
-        .values({attribute: sa.bindparam(f"set_{attribute.key}", type_=attribute.type) for attribute in attributes})
-        .returning(Message.conversation_id)
-        .execution_options(synchronize_session=False)
+        .values({name: sa.bindparam(f"set_{name}", type_=messages.c[name].type) for name in columns})
+        .returning(messages.c.conversation_id)
     )
 
 
