@@ -7,6 +7,7 @@ publish is logged and swallowed: the change is stored, and a client that missed 
 it on its next list or poll.
 """
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,10 +84,26 @@ def _build_pending(session: Session) -> None:
 
 @sa.event.listens_for(Session, "after_commit")
 def _publish_pending(session: Session) -> None:
-    for item in session.info.pop(_PENDING, None) or ():
-        if item.data is not None:
-            # No app context pushed here: popping one would remove the session mid-commit.
-            publish(item.tenant_id, item.type, item.data, durable=item.durable, app=item.app)
+    ready = [item for item in session.info.pop(_PENDING, None) or () if item.data is not None]
+    if len(ready) == 1:
+        # No app context pushed here: popping one would remove the session mid-commit.
+        publish(ready[0].tenant_id, ready[0].type, ready[0].data, durable=ready[0].durable, app=ready[0].app)
+    elif ready:  # a batch (a worker's status checks): one round trip to Redis for them all
+        _publish_together(ready)
+
+
+def _publish_together(items: list[_Pending]) -> None:
+    """`publish` for several events, in order; as it, never raises and never waits on a failed Redis."""
+    from app.celery import redis_call, redis_recently_failed
+
+    bus = get_bus(items[0].app)
+    if bus.uses_redis and redis_recently_failed():
+        return
+    try:
+        with redis_call() if bus.uses_redis else contextlib.nullcontext():
+            bus.publish_many([(item.tenant_id, item.type, item.data, item.durable) for item in items])
+    except Exception as exc:  # noqa: BLE001 - as in publish: the changes are committed
+        log.warning("live.publish-failed", extra={"tenant_id": items[0].tenant_id, "error": type(exc).__name__})
 
 
 @sa.event.listens_for(Session, "after_rollback")

@@ -45,6 +45,10 @@ class Event:
         return cls(tenant_id=int(raw["tenant_id"]), type=raw["type"], data=raw["data"], id=raw.get("id"))
 
 
+def _text(reply) -> str:
+    return reply.decode() if isinstance(reply, bytes) else reply
+
+
 def id_key(event_id: str | None) -> tuple[int, int] | None:
     """A comparable form of an event id, or None when it is not one of ours (a client's junk)."""
     if not event_id:
@@ -136,6 +140,12 @@ class BaseBus:
     def publish(self, tenant_id: int, type_: str, data: dict, *, durable: bool = True) -> Event:
         raise NotImplementedError
 
+    def publish_many(self, announcements: list[tuple[int, str, dict, bool]]) -> list[Event]:
+        """`publish` for each (tenant_id, type, data, durable), in order."""
+        return [
+            self.publish(tenant_id, type_, data, durable=durable) for tenant_id, type_, data, durable in announcements
+        ]
+
     def replay(self, tenant_id: int, after_id: str) -> list[Event]:
         raise NotImplementedError
 
@@ -214,7 +224,33 @@ class RedisBus(BaseBus):
             return event
         payload = Event(tenant_id, type_, data).to_json()
         event_id = self._script(keys=[self.log_key(tenant_id)], args=[self.log_size, payload, self._ttl, CHANNEL])
-        return Event(tenant_id, type_, data, event_id.decode() if isinstance(event_id, bytes) else event_id)
+        return Event(tenant_id, type_, data, _text(event_id))
+
+    def publish_many(self, announcements):
+        """One round trip for them all: a pipeline (each event's script is atomic on its own)."""
+        from redis.exceptions import NoScriptError
+
+        try:
+            replies = self._pipeline_of(announcements).execute()
+        except NoScriptError:  # Redis restarted since: none of the scripts ran
+            self._publisher.script_load(_PUBLISH_SCRIPT)
+            replies = self._pipeline_of(announcements).execute()
+        return [
+            Event(tenant_id, type_, data, _text(reply) if durable else None)
+            for (tenant_id, type_, data, durable), reply in zip(announcements, replies, strict=True)
+        ]
+
+    def _pipeline_of(self, announcements):
+        # EVALSHA itself: a pipeline of registered scripts would ask Redis whether they exist first.
+        pipeline = self._publisher.pipeline(transaction=False)
+        for tenant_id, type_, data, durable in announcements:
+            payload = Event(tenant_id, type_, data).to_json()
+            if durable:
+                args = (self.log_size, payload, self._ttl, CHANNEL)
+                pipeline.evalsha(self._script.sha, 1, self.log_key(tenant_id), *args)
+            else:
+                pipeline.publish(CHANNEL, "- " + payload)
+        return pipeline
 
     def replay(self, tenant_id, after_id):
         if id_key(after_id) is None:

@@ -3,6 +3,8 @@
 import threading
 
 import pytest
+import redis
+import redis.connection
 
 from app import live
 from app.live.bus import RedisBus
@@ -189,6 +191,37 @@ def test_an_event_published_by_one_process_reaches_the_streams_of_another_throug
     resumed = listener.replay(tenant_id, "0-0")
     assert [event.id for event in resumed][-1] == published.id
     assert all(event.type != "typing" for event in resumed)
+
+
+def test_events_committed_together_are_published_in_order_in_one_round_trip(two_redis_buses, monkeypatch):
+    publisher, listener = two_redis_buses
+    tenant_id = 900_000_003
+    redis.Redis.from_url(redis_url()).delete(RedisBus.log_key(tenant_id))
+    publisher.publish(tenant_id, "typing", {}, durable=False)  # connected: its handshake is not counted
+    writes = []
+    write = redis.connection.Connection.send_packed_command
+    monkeypatch.setattr(
+        redis.connection.Connection,
+        "send_packed_command",
+        lambda self, *a, **k: writes.append(1) or write(self, *a, **k),
+    )
+
+    published = publisher.publish_many([(tenant_id, "message.status", {"number": n}, True) for n in range(5)])
+
+    assert len(writes) == 1
+    assert [event.data["number"] for event in published] == [0, 1, 2, 3, 4]
+    assert [event.id for event in listener.replay(tenant_id, "0-0")] == [event.id for event in published]
+
+
+def test_a_batch_is_published_after_redis_lost_its_scripts(two_redis_buses):
+    publisher, listener = two_redis_buses
+    tenant_id = 900_000_004
+    redis.Redis.from_url(redis_url()).delete(RedisBus.log_key(tenant_id))
+    redis.Redis.from_url(redis_url()).script_flush()  # as a Redis restarted since the last publish
+
+    published = publisher.publish_many([(tenant_id, "message.status", {"number": n}, True) for n in range(3)])
+
+    assert [event.id for event in listener.replay(tenant_id, "0-0")] == [event.id for event in published]
 
 
 def test_a_visitor_typing_reaches_the_staff_stream_without_being_logged(api, visitor, app):
