@@ -40,19 +40,24 @@ def get_bus(app: Flask | None = None) -> BaseBus:
 def publish(tenant_id: int, type_: str, data: dict, *, durable: bool = True, app: Flask | None = None) -> Event | None:
     """Announce a change to the tenant's open streams now. Never raises, and never waits on a Redis
     that failed moments ago (a frozen one would cost every request its socket timeout)."""
+    published = publish_all([(tenant_id, type_, data, durable)], app=app)
+    return published[0] if published else None
+
+
+def publish_all(announcements: list[tuple[int, str, dict, bool]], *, app: Flask | None = None) -> list[Event]:
+    """`publish` for several changes (tenant_id, type, data, durable), in order, in one round trip."""
     from app.celery import redis_call, redis_recently_failed
 
     bus = get_bus(app)
     if bus.uses_redis and redis_recently_failed():
-        return None  # the change is stored: a client sees it on its next list, or the widget's polling
+        return []  # the changes are stored: a client sees them on its next list, or the widget's polling
     try:
-        if not bus.uses_redis:
-            return bus.publish(tenant_id, type_, data, durable=durable)
-        with redis_call():
-            return bus.publish(tenant_id, type_, data, durable=durable)
+        with redis_call() if bus.uses_redis else contextlib.nullcontext():
+            return bus.publish_many(announcements)
     except Exception as exc:  # noqa: BLE001 - the change is committed; a lost event must not fail the request
+        tenant_id, type_, _, _ = announcements[0]
         log.warning("live.publish-failed", extra={"tenant_id": tenant_id, "type": type_, "error": type(exc).__name__})
-        return None
+        return []
 
 
 @dataclass
@@ -85,25 +90,9 @@ def _build_pending(session: Session) -> None:
 @sa.event.listens_for(Session, "after_commit")
 def _publish_pending(session: Session) -> None:
     ready = [item for item in session.info.pop(_PENDING, None) or () if item.data is not None]
-    if len(ready) == 1:
+    if ready:  # a worker's batch of status checks commits many: one round trip for them all
         # No app context pushed here: popping one would remove the session mid-commit.
-        publish(ready[0].tenant_id, ready[0].type, ready[0].data, durable=ready[0].durable, app=ready[0].app)
-    elif ready:  # a batch (a worker's status checks): one round trip to Redis for them all
-        _publish_together(ready)
-
-
-def _publish_together(items: list[_Pending]) -> None:
-    """`publish` for several events, in order; as it, never raises and never waits on a failed Redis."""
-    from app.celery import redis_call, redis_recently_failed
-
-    bus = get_bus(items[0].app)
-    if bus.uses_redis and redis_recently_failed():
-        return
-    try:
-        with redis_call() if bus.uses_redis else contextlib.nullcontext():
-            bus.publish_many([(item.tenant_id, item.type, item.data, item.durable) for item in items])
-    except Exception as exc:  # noqa: BLE001 - as in publish: the changes are committed
-        log.warning("live.publish-failed", extra={"tenant_id": items[0].tenant_id, "error": type(exc).__name__})
+        publish_all([(item.tenant_id, item.type, item.data, item.durable) for item in ready], app=ready[0].app)
 
 
 @sa.event.listens_for(Session, "after_rollback")

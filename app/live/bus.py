@@ -218,13 +218,7 @@ class RedisBus(BaseBus):
         return f"live:log:{tenant_id}"
 
     def publish(self, tenant_id, type_, data, *, durable=True):
-        if not durable:
-            event = Event(tenant_id, type_, data)
-            self._publisher.publish(CHANNEL, "- " + event.to_json())
-            return event
-        payload = Event(tenant_id, type_, data).to_json()
-        event_id = self._script(keys=[self.log_key(tenant_id)], args=[self.log_size, payload, self._ttl, CHANNEL])
-        return Event(tenant_id, type_, data, _text(event_id))
+        return self.publish_many([(tenant_id, type_, data, durable)])[0]
 
     def publish_many(self, announcements):
         """One round trip for them all: a pipeline (each event's script is atomic on its own)."""
@@ -232,7 +226,7 @@ class RedisBus(BaseBus):
 
         try:
             replies = self._pipeline_of(announcements).execute()
-        except NoScriptError:  # Redis restarted since: none of the scripts ran
+        except NoScriptError:  # Redis restarted since: no script ran (an ephemeral PUBLISH among them goes twice)
             self._publisher.script_load(_PUBLISH_SCRIPT)
             replies = self._pipeline_of(announcements).execute()
         return [
