@@ -1,0 +1,149 @@
+#!/usr/bin/env python
+"""Instructions the app executes per send and per delivered message, counted by valgrind: a figure
+that does not drift with the machine.
+
+    python bench/instructions.py               # about 3 minutes on 2 cores; needs valgrind
+
+CPU time on this machine drifts by a third within minutes (bench/RESULTS.md), so a change worth a
+tenth of a send cannot be seen in it, not even alternating two commits. callgrind counts the
+instructions one process executes; the same work counts the same within a percent or two, busy
+machine or not. It counts the app's process only: not PostgreSQL, Redis or the kernel (syscalls,
+the network), nor what gunicorn and Celery add around a request or a task (bench/inbox.py measures
+those, from outside).
+
+It recreates the database `conversations_instructions_bench` (or BENCH_DATABASE_URL), starts a
+private redis-server (sends queue their task there, as in production; nothing consumes it), and
+runs this script's --child mode under callgrind, each run with 20 warm-up messages and then 10 or
+50 measured ones: the difference of the two runs, divided by 40, is the cost of one message, with
+the start-up, the imports and the warm-up cancelled out. Two figures:
+
+- a send to a new number: POST /api/v1/conversations/send through Flask's test client (the app,
+  the ORM and psycopg; not gunicorn);
+- the same with its delivery: the sends, then the worker's send_due_messages on them (simulator),
+  then check_statuses on what it sent (the simulator's delivery report, which a send task queues).
+
+Compare two commits by running it from a worktree of each. Run inside the project's virtualenv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from procfile import ROOT, Redis, dyno_env, log, recreate_database
+
+DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/conversations_instructions_bench"
+)
+WARM_UP, FEW, MANY = 20, 10, 50
+WORK = {"send": "send to a new number", "delivery": "send with its delivery and status check"}
+
+
+def child(work: str, count: int) -> None:
+    """The measured process: WARM_UP messages, then `count` more (sent, or sent and delivered)."""
+    sys.path.insert(0, str(ROOT))
+    import psycopg
+
+    from app import create_app
+    from app.services import accounts, delivery, settings
+
+    app = create_app()
+    with app.app_context():
+        tenant = accounts.create_tenant("Instructions bench")
+        user = accounts.create_user(tenant, email=f"{uuid.uuid4().hex}@bench.test", name="Bench", role="admin")
+        settings.update_messaging_settings(tenant, {"sms_provider": "simulator"})
+        tenant_id, token = tenant.id, accounts.issue_token(user, "bench")
+    client, headers = app.test_client(), {"Authorization": f"Bearer {token}"}
+    # New numbers, none ending in 0000-0002 (the simulator's failure numbers).
+    numbers = (number for number in itertools.count(tenant_id * 1_000) if number % 10_000 > 2)
+
+    def send(times: int) -> None:
+        for number in (next(numbers) for _ in range(times)):
+            body = {"phone": f"+1415{number % 10_000_000:07d}", "message": "Your order is ready.", "channel": "sms"}
+            answer = client.post("/api/v1/conversations/send", headers=headers, json=body)
+            if answer.status_code != 201:
+                raise RuntimeError(f"send: {answer.status_code} {answer.get_data(as_text=True)[:300]}")
+
+    def deliver() -> None:
+        with app.app_context():
+            delivery.send_due_messages(tenant_id, None)
+        with psycopg.connect(DATABASE_URL) as conn:
+            sent = conn.execute(
+                "SELECT id FROM messages WHERE tenant_id = %s AND delivery_status = 'sent'", (tenant_id,)
+            ).fetchall()
+        with app.app_context():
+            delivery.check_statuses(tenant_id, [message_id for (message_id,) in sent])
+
+    send(WARM_UP)
+    deliver()
+    send(count)
+    if work == "delivery":
+        deliver()
+
+
+def instructions(work: str, count: int, env: dict) -> int:
+    done = subprocess.run(  # noqa: S603
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__]
+        + ["--child", work, str(count)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    collected = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or collected is None:
+        raise RuntimeError(f"{work} x{count} under callgrind failed:\n{done.stderr[-3000:]}")
+    return int(collected.group(1))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--child", nargs=2, metavar=("WORK", "COUNT"), help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.child:
+        child(options.child[0], int(options.child[1]))
+        return 0
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
+        return 2
+
+    base = Path(tempfile.mkdtemp(prefix="instructions-bench-"))
+    redis_server = Redis(base)
+    try:
+        redis_server.start()
+        env = dyno_env(
+            DATABASE_URL=DATABASE_URL,
+            REDIS_URL=redis_server.url,
+            APP_ENV="production",
+            ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+            SECRET_KEY=uuid.uuid4().hex,
+            PUBLIC_BASE_URL="http://127.0.0.1:9",
+            PROXY_HOPS="0",
+            LOG_LEVEL="WARNING",
+            SEND_TURN_SECONDS="100000",  # one drain takes the whole backlog
+        )
+        recreate_database(DATABASE_URL, env)
+        print("| per message | instructions |\n|---|---|")
+        for work, what in WORK.items():
+            with ThreadPoolExecutor(2) as pool:  # each run is one process: the two cores run both
+                few, many = pool.map(lambda count, work=work: instructions(work, count, env), (FEW, MANY))
+            print(f"| {what} | {(many - few) / (MANY - FEW) / 1e6:.2f} M |", flush=True)
+        log("done")
+        return 0
+    finally:
+        redis_server.kill()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
