@@ -29,8 +29,7 @@ import uuid
 from pathlib import Path
 
 import psycopg
-from cryptography.fernet import Fernet
-from procfile import ROOT, Redis, dyno_env, log, recreate_database
+from procfile import ROOT, Redis, in_process_env, log, recreate_database
 from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(ROOT))  # the app, in this process
@@ -95,17 +94,7 @@ def main() -> int:
     redis_server = Redis(base)
     try:
         redis_server.start()
-        env = dyno_env(
-            DATABASE_URL=DATABASE_URL,
-            REDIS_URL=redis_server.url,
-            APP_ENV="production",
-            ENCRYPTION_KEYS=Fernet.generate_key().decode(),
-            SECRET_KEY=uuid.uuid4().hex,
-            PUBLIC_BASE_URL=PUBLIC_URL,
-            PROXY_HOPS="0",
-            LOG_LEVEL="WARNING",
-            SEND_TURN_SECONDS="100000",  # one drain takes the whole backlog
-        )
+        env = in_process_env(DATABASE_URL, redis_server.url, PUBLIC_URL)
         recreate_database(DATABASE_URL, env)
         os.environ.update(env)  # before the app's config is imported
         from app import create_app

@@ -39,8 +39,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from cryptography.fernet import Fernet
-from procfile import ROOT, Redis, dyno_env, log, recreate_database
+from procfile import ROOT, Redis, in_process_env, log, recreate_database
 
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/conversations_instructions_bench"
@@ -121,17 +120,7 @@ def main() -> int:
     redis_server = Redis(base)
     try:
         redis_server.start()
-        env = dyno_env(
-            DATABASE_URL=DATABASE_URL,
-            REDIS_URL=redis_server.url,
-            APP_ENV="production",
-            ENCRYPTION_KEYS=Fernet.generate_key().decode(),
-            SECRET_KEY=uuid.uuid4().hex,
-            PUBLIC_BASE_URL="http://127.0.0.1:9",
-            PROXY_HOPS="0",
-            LOG_LEVEL="WARNING",
-            SEND_TURN_SECONDS="100000",  # one drain takes the whole backlog
-        )
+        env = in_process_env(DATABASE_URL, redis_server.url, "http://127.0.0.1:9")
         recreate_database(DATABASE_URL, env)
         print("| per message | instructions |\n|---|---|")
         for work, what in WORK.items():

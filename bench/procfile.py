@@ -15,12 +15,14 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import redis
 import requests
+from cryptography.fernet import Fernet
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -34,6 +36,22 @@ def dyno_env(**settings: str) -> dict:
     """A dyno's environment: the few inherited variables, PYTHONPATH at the repository, `settings`."""
     keep = {k: v for k, v in os.environ.items() if k in INHERITED}
     return {**keep, "PYTHONPATH": str(ROOT), **settings}
+
+
+def in_process_env(database_url: str, redis_url: str, public_url: str) -> dict:
+    """A dyno's production environment for the app run inside a bench's own process (bench/cpu.py,
+    bench/instructions.py): one send task drains the whole backlog, nothing is logged below WARNING."""
+    return dyno_env(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        APP_ENV="production",
+        ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        SECRET_KEY=uuid.uuid4().hex,
+        PUBLIC_BASE_URL=public_url,
+        PROXY_HOPS="0",
+        LOG_LEVEL="WARNING",
+        SEND_TURN_SECONDS="100000",
+    )
 
 
 def run_flask(env: dict, *args: str, timeout: float = 180) -> str:
