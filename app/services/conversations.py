@@ -30,6 +30,7 @@ from app.services.queries import (
     insert_linked,
     insert_unless_taken,
     insert_values,
+    on_postgresql,
     page,
 )
 from app.services.unit_of_work import conversation_exists, use_case
@@ -378,7 +379,7 @@ def start_with_message(tenant: Tenant, phone: str, channel: str, message: Messag
     """A new number's contact, their open conversation on `channel`, and `message` (staff's, not yet
     in a conversation) as its first. On PostgreSQL one statement stores all three; when another
     request added the number meanwhile, or on SQLite, it takes the steps one by one."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    if on_postgresql():
         contact = Contact(tenant_id=tenant.id, phone=phone)
         conversation = Conversation(**_new_conversation_values(tenant, channel, contact))
         values = {

@@ -41,6 +41,7 @@ from app.services.contacts import link_provider_contact, set_opt_out
 from app.services.delivery_status import apply_status_update
 from app.services.handoff import hand_off
 from app.services.provider_registry import ProviderNotConfigured, provider_for
+from app.services.queries import on_postgresql
 from app.services.rate_limits import wait_for_slot
 from app.services.retries import RetryLater, backoff_seconds
 from app.services.unit_of_work import commit_step, use_case
@@ -535,7 +536,7 @@ class _Claim:
         self.claim_only = update.returning(Message.id).execution_options(synchronize_session=False)
 
     def __call__(self, params: dict) -> Claimed | None:
-        if db.session.get_bind().dialect.name == "postgresql":
+        if on_postgresql():
             row = db.session.execute(self.claim_and_read, params).first()
         elif (message_id := db.session.execute(self.claim_only, params).scalar()) is None:
             row = None

@@ -10,7 +10,7 @@ from app.errors import NotFound
 from app.extensions import db
 from app.models import ApiToken, Conversation, ConversationMute, Device, NotificationPreference, User
 from app.models.base import utcnow
-from app.services.queries import get_owned
+from app.services.queries import get_owned, on_postgresql
 from app.services.unit_of_work import use_case
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def register_device(
         "updated_at": utcnow(),
     }
     previous_owner = db.session.scalar(sa.select(Device.user_id).where(Device.token == token))
-    if db.engine.dialect.name == "postgresql":
+    if on_postgresql():
         statement = pg_insert(Device).values(token=token, inserted_at=utcnow(), **values)
         db.session.execute(statement.on_conflict_do_update(index_elements=[Device.token], set_=values))
     else:  # SQLite (development): no concurrent writers to race

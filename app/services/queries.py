@@ -11,6 +11,11 @@ from app.errors import NotFound
 from app.extensions import db
 
 
+def on_postgresql() -> bool:
+    """Whether the session's database is PostgreSQL (production); else SQLite (development)."""
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
 def get_owned(model, tenant_id: int, object_id: int, *, what: str, for_update: bool = False):
     """Load a row by id *and* tenant. Another tenant's id is indistinguishable from a missing one."""
     query = sa.select(model).where(model.id == object_id, model.tenant_id == tenant_id)
@@ -26,13 +31,13 @@ def insert_unless_taken(model, **values):
     """Insert a row and return it as a loaded object; None when a unique index already holds such a
     row (another request created it between our lookup and this insert). One statement: no
     savepoint to roll back to, as `INSERT ... ON CONFLICT DO NOTHING RETURNING` cannot fail there."""
-    return db.session.scalars(_insert_unless_taken(model, db.session.get_bind().dialect.name), [values]).one_or_none()
+    return db.session.scalars(_insert_unless_taken(model, on_postgresql()), [values]).one_or_none()
 
 
 @cache
-def _insert_unless_taken(model, dialect_name: str):
+def _insert_unless_taken(model, postgres: bool):
     """Built once per model: the values come with each execution (building it anew cost more CPU than running it)."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    dialect = postgresql if postgres else sqlite
     return dialect.insert(model).on_conflict_do_nothing().returning(model)
 
 
@@ -90,7 +95,7 @@ def in_subquery(column, subquery):
     The planner cannot guess how many rows a trigram match returns and, guessing thousands, reads
     the whole table to join them; an array is looked up in `column`'s index, one probe per row.
     """
-    if db.session.get_bind().dialect.name != "postgresql":
+    if not on_postgresql():
         return column.in_(subquery)
     return column == sa.any_(sa.func.array(subquery.scalar_subquery()))
 
@@ -148,6 +153,6 @@ def lock_until_commit(key: str | None) -> None:
 
     For check-then-insert races a unique index alone would turn into errors. No-op on SQLite (one writer).
     """
-    if key is None or db.session.get_bind().dialect.name != "postgresql":
+    if key is None or not on_postgresql():
         return
     db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))
