@@ -28,11 +28,12 @@ def create_app(config: object | None = None) -> Flask:
     from app.api import register_api
     from app.celery import celery_init_app
     from app.cli import register_cli
-    from app.db_connections import cache_long_statements, ping_when_idle
+    from app.db_connections import cache_long_statements, ping_when_idle, reads_outside_transactions
     from app.errors import register_error_handlers
     from app.extensions import db, limiter, migrate
     from app.health import health
     from app.request_limits import register_request_limits
+    from app.services.unit_of_work import in_use_case
     from app.webhooks import register_webhooks
     from app.widget import register_widget
 
@@ -40,6 +41,7 @@ def create_app(config: object | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         with app.app_context():
             ping_when_idle(db.engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
+            reads_outside_transactions(db.engine, in_use_case=in_use_case)
         cache_long_statements()
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     register_request_limits(app)  # before the limiter and the blueprints: nothing reads a body it refuses

@@ -1,5 +1,6 @@
 """How the app uses its PostgreSQL connections: pooled ones are checked before reuse only when they
-sat idle, and every statement's conversion for the server is cached.
+sat idle, a read request's statements run outside a transaction, and every statement's conversion
+for the server is cached.
 
 SQLAlchemy's `pool_pre_ping` costs a round trip on every checkout: every request, and every
 transaction a worker commits (a send takes two). A connection handed back a moment ago is alive
@@ -10,8 +11,10 @@ pinged, and replaced if dead, before anyone uses it.
 
 import logging
 import time
+from collections.abc import Callable
 
 import sqlalchemy as sa
+from flask import has_request_context, request
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,45 @@ def ping_when_idle(engine: sa.Engine, after_seconds: float) -> None:
             if dialect.is_disconnect(exc, dbapi_connection, None):
                 raise sa.exc.DisconnectionError() from exc  # the pool replaces it and checks out again
             raise
+
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _in_read_request() -> bool:
+    return has_request_context() and request.method in READ_METHODS
+
+
+def reads_outside_transactions(engine: sa.Engine, *, in_use_case: Callable[[], bool]) -> None:
+    """A read request's statements run in autocommit, outside any use case.
+
+    In a transaction psycopg sends BEGIN before the first statement and the session sends ROLLBACK
+    when the request ends: two round trips of four for the unread badges. At READ COMMITTED every
+    statement reads its own snapshot inside a transaction too, so a read loses nothing by it. A use
+    case (what writes, even in a GET: a token's last use) still runs in one transaction: see
+    `transaction_from_here`. Every transaction's start sets the mode, so a pooled connection never
+    carries a request's autocommit into a worker's transaction or a POST.
+    """
+
+    @sa.event.listens_for(engine, "begin")
+    def autocommit_when_reading(connection):
+        dbapi_connection = connection.connection.dbapi_connection
+        reading = _in_read_request() and not in_use_case()
+        if dbapi_connection.autocommit != reading:
+            dbapi_connection.autocommit = reading
+
+
+def transaction_from_here(session) -> None:
+    """A use case starts: what the session runs from here is one transaction, even in a read request.
+
+    A session that has not connected yet starts its transaction in the use case (see above); one
+    that has read in autocommit is switched back (psycopg allows it: no transaction is open).
+    """
+    if not (_in_read_request() and session.in_transaction()):
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql" and connection.connection.dbapi_connection.autocommit:
+        connection.connection.dbapi_connection.autocommit = False
 
 
 def cache_long_statements() -> None:

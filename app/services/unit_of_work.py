@@ -17,6 +17,7 @@ from functools import wraps
 
 from sqlalchemy.exc import IntegrityError
 
+from app.db_connections import transaction_from_here
 from app.errors import Conflict
 from app.extensions import db
 
@@ -42,6 +43,8 @@ def use_case(
             outermost = _depth.get() == 0
             token = _depth.set(_depth.get() + 1)
             pending = _after_commit.set([]) if outermost else None
+            if outermost:
+                transaction_from_here(db.session())
             session = db.session() if keep_loaded and outermost else None
             if session is not None:
                 expiring, session.expire_on_commit = session.expire_on_commit, False
@@ -68,6 +71,10 @@ def use_case(
         return run
 
     return decorate(function) if function is not None else decorate
+
+
+def in_use_case() -> bool:
+    return _depth.get() > 0
 
 
 def after_commit(callback: Callable[[], object]) -> None:
