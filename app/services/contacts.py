@@ -39,8 +39,9 @@ def list_contacts(tenant: Tenant, *, search: str | None = None, limit: int, offs
     if search:
         matching = matching.where(contact_search_clause(search))
     return page(
-        matching.order_by(Contact.first_name, Contact.last_name, Contact.id),
-        load=lambda ids: db.session.scalars(sa.select(Contact).where(Contact.id.in_(ids))).all(),
+        matching,
+        model=Contact,
+        order_by=(Contact.first_name, Contact.last_name, Contact.id),
         limit=limit,
         offset=offset,
     )

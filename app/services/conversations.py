@@ -82,8 +82,9 @@ def list_conversations(
     else:
         matching = matching.subquery()
     return page(
-        sa.select(matching.c.id).order_by(matching.c.last_message_at.desc(), matching.c.id.desc()),
-        load=lambda ids: db.session.scalars(sa.select(Conversation).where(Conversation.id.in_(ids))).unique().all(),
+        sa.select(matching.c.id),
+        model=Conversation,
+        order_by=(matching.c.last_message_at.desc(), matching.c.id.desc()),
         cursor_of=lambda conversation: str(ActivityCursor.of(conversation)),
         limit=limit,
         offset=offset,

@@ -25,7 +25,7 @@ from app.services.conversations import (
 )
 from app.services.delivery import hand_to_worker
 from app.services.provider_registry import has_provider
-from app.services.queries import bounded_total
+from app.services.queries import page
 from app.services.unit_of_work import commit_step, use_case
 
 log = logging.getLogger(__name__)
@@ -113,14 +113,13 @@ def list_messages(
     total matching, and the cursor for the next (older) page, or None at the start.
     """
     conversation = get_conversation(tenant, conversation_id)
-    query = sa.select(Message).where(Message.tenant_id == tenant.id, Message.conversation_id == conversation.id)
+    ids = sa.select(Message.id).where(Message.tenant_id == tenant.id, Message.conversation_id == conversation.id)
     if before is not None:
-        query = query.where(_older_than(tenant, conversation, before))
-    fetched = db.session.scalars(query.order_by(*NEWEST_FIRST).limit(limit + 1).offset(offset)).all()
-    total = bounded_total(query, fetched, limit=limit, offset=offset)  # no count when the thread ends here
-    newest_first = fetched[:limit]
-    next_before = newest_first[-1].id if len(fetched) > limit else None
-    return list(reversed(newest_first)), total, next_before
+        ids = ids.where(_older_than(tenant, conversation, before))
+    newest_first = page(
+        ids, model=Message, order_by=NEWEST_FIRST, limit=limit, offset=offset, cursor_of=lambda message: message.id
+    )
+    return list(reversed(newest_first.rows)), newest_first.total, newest_first.next_before
 
 
 def _older_than(tenant: Tenant, conversation: Conversation, message_id: int):

@@ -114,38 +114,45 @@ class Page:
 
 
 def page(
-    ids_query,
+    ids,
     *,
-    load: Callable[[list], list],
+    model,
+    order_by: tuple,
     limit: int,
     offset: int,
-    cursor_of: Callable[[object], str] | None = None,
+    cursor_of: Callable[[object], object] | None = None,
     sorts_every_match: bool = False,
 ) -> Page:
-    """A page picked as ids first (`ids_query` selects only ids, in page order, ideally from an index
-    that orders them), then only those rows loaded in full by `load`. With `cursor_of`, `next_before`
-    is the cursor of the last row when more follow. `sorts_every_match`: no index orders the page
-    (a search), so every match is read and sorted anyway: they are counted in the same pass.
+    """A page of `model`'s rows in one statement: `ids` (a select of ids) picks the page in `order_by`,
+    ideally from an index that orders them, and only those rows are loaded in full, with the total.
+    With `cursor_of`, `next_before` is the cursor of the last row when more follow.
+    `sorts_every_match`: no index orders the page (a search), so every match is read and sorted
+    anyway: they are counted in the same pass. Otherwise the count stops COUNT_AHEAD past the page.
     """
-    if sorts_every_match:
-        found = db.session.execute(ids_query.add_columns(sa.func.count().over()).limit(limit + 1).offset(offset)).all()
-        ids = [row_id for row_id, _ in found]
-        total = found[0][1] if found else bounded_total(ids_query, ids, limit=limit, offset=offset)
-    else:
-        ids = db.session.scalars(ids_query.limit(limit + 1).offset(offset)).all()
-        total = bounded_total(ids_query, ids, limit=limit, offset=offset)
-    loaded = {row.id: row for row in load(ids[:limit])} if ids else {}
-    rows = [loaded[row_id] for row_id in ids[:limit]]
-    more = len(ids) > limit and cursor_of is not None
+    total = sa.func.count().over() if sorts_every_match else _bounded_count(ids, limit=limit, offset=offset)
+    picked = (
+        ids.add_columns(sa.func.row_number().over(order_by=order_by).label("position"), total.label("total"))
+        .order_by(*order_by)
+        .limit(limit + 1)
+        .offset(offset)
+        .subquery("picked")
+    )
+    found = db.session.execute(
+        sa.select(model, picked.c.total).join(picked, model.id == picked.c.id).order_by(picked.c.position)
+    ).all()
+    rows = [row for row, _ in found[:limit]]
+    if found:
+        total = found[0].total
+    else:  # past the end (the total says where it is), or nothing at all
+        total = db.session.scalar(sa.select(_bounded_count(ids, limit=limit, offset=offset))) if offset else 0
+    more = len(found) > limit and cursor_of is not None
     return Page(rows, total, cursor_of(rows[-1]) if more else None)
 
 
-def bounded_total(query, fetched: list, *, limit: int, offset: int) -> int:
-    """A list's `total` (see COUNT_AHEAD), given the `limit + 1` rows it fetched at `offset`."""
-    if len(fetched) <= limit and (fetched or offset == 0):
-        return offset + len(fetched)  # the page reached the end: no count needed
-    counted = query.order_by(None).limit(offset + limit + COUNT_AHEAD).subquery()
-    return db.session.scalar(sa.select(sa.func.count()).select_from(counted))
+def _bounded_count(ids, *, limit: int, offset: int):
+    """How many `ids` select, counting no further than COUNT_AHEAD past the page."""
+    counted = ids.order_by(None).limit(offset + limit + COUNT_AHEAD).subquery()
+    return sa.select(sa.func.count()).select_from(counted).scalar_subquery()
 
 
 def lock_until_commit(key: str | None) -> None:
