@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import ChannelUnavailable, Conflict
@@ -89,7 +89,26 @@ def list_conversations(
         limit=limit,
         offset=offset,
         sorts_every_match=bool(search),
+        loading=LIST_ITEM,
     )
+
+
+# What an inbox row shows of its contact and last message (ContactSummarySchema,
+# MessagePreviewSchema): only those columns are read, not a call's details, a transcript or the
+# attachments, and reading anything else raises instead of querying row by row.
+LIST_ITEM = (
+    joinedload(Conversation.contact).load_only(
+        Contact.first_name, Contact.last_name, Contact.phone, Contact.email, raiseload=True
+    ),
+    joinedload(Conversation.last_message).load_only(
+        Message.body,
+        Message.direction,
+        Message.sender_type,
+        Message.delivery_status,
+        Message.inserted_at,
+        raiseload=True,
+    ),
+)
 
 
 ACTIVITY_ORDER_KEY = sa.tuple_(Conversation.last_message_at, Conversation.id)

@@ -122,12 +122,14 @@ def page(
     offset: int,
     cursor_of: Callable[[object], object] | None = None,
     sorts_every_match: bool = False,
+    loading: tuple = (),
 ) -> Page:
     """A page of `model`'s rows in one statement: `ids` (a select of ids) picks the page in `order_by`,
     ideally from an index that orders them, and only those rows are loaded in full, with the total.
-    With `cursor_of`, `next_before` is the cursor of the last row when more follow.
-    `sorts_every_match`: no index orders the page (a search), so every match is read and sorted
-    anyway: they are counted in the same pass. Otherwise the count stops COUNT_AHEAD past the page.
+    With `cursor_of`, `next_before` is the cursor of the last row when more follow. `loading`: the
+    loader options for what a list shows of the rows' relations. `sorts_every_match`: no index
+    orders the page (a search), so every match is read and sorted anyway: they are counted in the
+    same pass. Otherwise the count stops COUNT_AHEAD past the page.
     """
     total = sa.func.count().over() if sorts_every_match else _bounded_count(ids, limit=limit, offset=offset)
     picked = (
@@ -138,7 +140,10 @@ def page(
         .subquery("picked")
     )
     found = db.session.execute(
-        sa.select(model, picked.c.total).join(picked, model.id == picked.c.id).order_by(picked.c.position)
+        sa.select(model, picked.c.total)
+        .join(picked, model.id == picked.c.id)
+        .options(*loading)
+        .order_by(picked.c.position)
     ).all()
     rows = [row for row, _ in found[:limit]]
     if found:
