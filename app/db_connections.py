@@ -61,13 +61,14 @@ def reads_outside_transactions(engine: sa.Engine, *, in_use_case: Callable[[], b
     when the request ends: two round trips of four for the unread badges. At READ COMMITTED every
     statement reads its own snapshot inside a transaction too, so a read loses nothing by it. A use
     case (what writes, even in a GET: a token's last use) still runs in one transaction: see
-    `transaction_from_here`. Every transaction's start sets the mode, so a pooled connection never
-    carries a request's autocommit into a worker's transaction or a POST.
+    `transaction_from_here`. The mode is set at every checkout from the pool (a session takes a
+    connection for each transaction), so one never carries a GET's autocommit to a worker or a POST.
+    (A pool event: a listener on the connection's `begin` would have SQLAlchemy dispatch connection
+    events around every statement.)
     """
 
-    @sa.event.listens_for(engine, "begin")
-    def autocommit_when_reading(connection):
-        dbapi_connection = connection.connection.dbapi_connection
+    @sa.event.listens_for(engine, "checkout")
+    def autocommit_when_reading(dbapi_connection, record, proxy):
         reading = _in_read_request() and not in_use_case()
         if dbapi_connection.autocommit != reading:
             dbapi_connection.autocommit = reading
