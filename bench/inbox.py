@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
+import json
 import os
 import re
 import shlex
@@ -31,6 +33,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import inbox_report
 import inbox_seed
@@ -213,14 +216,13 @@ FLOOR = "`/healthz` (no token, no SQL)"
 class Endpoints:
     """Each measured request, by name: a function of the call's index returning (method, path, form)."""
 
-    def __init__(self, bench: Bench, tenants: dict, found: dict, session: requests.Session):
+    def __init__(self, bench: Bench, tenants: dict, found: dict, client: Client):
         self.bench, self.tenants, self.found = bench, tenants, found
         self.validator = RequestValidator(AUTH_TOKEN)
         self.auth = {"Authorization": f"Bearer {tenants['token']}"}
         api, conversation = "/api/v1/conversations", found["conversation"]
-        first = session.get(bench.public_url + api, headers=self.auth, timeout=30).json()["meta"]
-        older = session.get(f"{bench.public_url}{api}/{conversation}/messages", headers=self.auth, timeout=30)
-        older = older.json()["meta"].get("next_before")
+        first = client.get_json(api, self.auth)["meta"]
+        older = client.get_json(f"{api}/{conversation}/messages", self.auth)["meta"].get("next_before")
         self.skipped = {}  # name -> why it is not measured
         self.routes = {
             # No token, no SQL: what gunicorn and Flask cost any request here, the floor under the rest.
@@ -294,26 +296,48 @@ class Endpoints:
         return {"X-Twilio-Signature": self.validator.compute_signature(self.bench.public_url + path, form)}
 
 
-def drive(endpoints: Endpoints, name: str, session: requests.Session, *, warmup: int, runs: int, start: int):
+class Client:
+    """One keep-alive connection through plain http.client, as a phone holds one. Not requests: its
+    own half millisecond per request (measured on /healthz) would be counted as the service's."""
+
+    def __init__(self, public_url: str):
+        self.connection = http.client.HTTPConnection(urlsplit(public_url).netloc, timeout=60)
+
+    def call(self, method: str, path: str, headers: dict, form: dict | None = None) -> tuple[int, bytes]:
+        body = None
+        if form is not None:
+            body, headers = urlencode(form), {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+        self.connection.request(method, path, body=body, headers=headers)
+        answer = self.connection.getresponse()
+        return answer.status, answer.read()
+
+    def get_json(self, path: str, headers: dict) -> dict:
+        status, body = self.call("GET", path, headers)
+        if status != 200:
+            raise RuntimeError(f"GET {path}: {status} {body[:300]!r}")
+        return json.loads(body)
+
+
+def drive(endpoints: Endpoints, name: str, client: Client, *, warmup: int, runs: int, start: int):
     """(p50, p99) in ms of `runs` sequential requests after `warmup`; call indexes from `start` (unique ids)."""
     timings = []
     for i in range(warmup + runs):
         method, path, form = endpoints.routes[name](start + i)
         headers = endpoints.headers(path, form)
         began = time.perf_counter()
-        answer = session.request(method, endpoints.bench.public_url + path, headers=headers, data=form, timeout=60)
+        status, body = client.call(method, path, headers, form)
         elapsed = (time.perf_counter() - began) * 1000
-        if answer.status_code >= 300:
-            raise RuntimeError(f"{name}: {answer.status_code} {answer.text[:300]}")
+        if status >= 300:
+            raise RuntimeError(f"{name}: {status} {body[:300]!r}")
         if i >= warmup:
             timings.append(elapsed)
     timings.sort()
     return statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.99))]
 
 
-def sql_of(bench: Bench, endpoints: Endpoints, name: str, index: int) -> list[inbox_sql.Statement]:
-    """The statements one request issues, through the test client; a stored webhook event is removed
-    after, so the replay (rolled back each time) can insert it again."""
+def sql_of(bench: Bench, endpoints: Endpoints, name: str, index: int) -> tuple[list[inbox_sql.Statement], bool]:
+    """The statements one request issues, through the test client, and whether it was a read (GET); a
+    stored webhook event is removed after, so the replay (rolled back each time) can insert it again."""
     method, path, form = endpoints.routes[name](index)
     client = bench.app.test_client()
     answer, statements = inbox_sql.capture(
@@ -327,23 +351,25 @@ def sql_of(bench: Bench, endpoints: Endpoints, name: str, index: int) -> list[in
                 "DELETE FROM webhook_events WHERE tenant_id = %s AND payload->>'MessageSid' = %s",
                 (endpoints.tenants["big"], form["MessageSid"]),
             )
-    return statements
+    return statements, method == "GET"
 
 
 def measure_size(bench: Bench, label: str, messages: int, results: dict, *, largest: bool) -> dict:
     options = bench.options
     tenants, seconds = bench.seed(messages)
     bench.start_process("web")
-    session = requests.Session()
+    client = Client(bench.public_url)
     found = targets(tenants, 2 * (options.warmup + options.requests) + 20)
-    endpoints = Endpoints(bench, tenants, found, session)
+    endpoints = Endpoints(bench, tenants, found, client)
     for n, name in enumerate(endpoints.routes):
         result = results.setdefault(name, inbox_report.EndpointResult(name))
-        result.latency[label] = drive(endpoints, name, session, warmup=options.warmup, runs=options.requests, start=0)
-        statements = sql_of(bench, endpoints, name, options.warmup + options.requests + 1 + n)
+        result.latency[label] = drive(endpoints, name, client, warmup=options.warmup, runs=options.requests, start=0)
+        statements, read_request = sql_of(bench, endpoints, name, options.warmup + options.requests + 1 + n)
         result.statements = len(statements)
         if largest:
-            result.raw_p50 = inbox_sql.replay(DATABASE_URL, statements, runs=min(options.requests, 200))
+            result.raw_p50 = inbox_sql.replay(
+                DATABASE_URL, statements, runs=min(options.requests, 200), read_request=read_request
+            )
             result.plans = inbox_sql.explain(DATABASE_URL, statements)
         p50, p99 = result.latency[label]
         log(f"  {label:>5} {name:<36} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  {len(statements)} statements")

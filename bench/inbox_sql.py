@@ -63,10 +63,11 @@ def _execute(cursor: psycopg.Cursor, statement: Statement) -> None:
         cursor.fetchall()
 
 
-def replay(url: str, statements: list[Statement], *, runs: int, warmup: int = 10) -> float:
-    """p50 in ms of the whole set, run in one transaction and rolled back, on one connection."""
+def replay(url: str, statements: list[Statement], *, runs: int, read_request: bool, warmup: int = 10) -> float:
+    """p50 in ms of the whole set on one connection, as the app runs it: a read request's statements
+    each on its own (autocommit, app/db_connections.py), a write's in one transaction, rolled back here."""
     timings = []
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url, autocommit=read_request) as conn:
         for run in range(warmup + runs):
             started = time.perf_counter()
             with conn.cursor() as cursor:
