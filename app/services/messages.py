@@ -112,21 +112,22 @@ def list_messages(
     message id) is a cursor that stays stable while new messages arrive. Returns the messages, the
     total matching, and the cursor for the next (older) page, or None at the start.
     """
-    conversation = get_conversation(tenant, conversation_id)
-    ids = sa.select(Message.id).where(Message.tenant_id == tenant.id, Message.conversation_id == conversation.id)
+    ids = sa.select(Message.id).where(Message.tenant_id == tenant.id, Message.conversation_id == conversation_id)
     if before is not None:
-        ids = ids.where(_older_than(tenant, conversation, before))
+        ids = ids.where(_older_than(tenant, conversation_id, before))
     newest_first = page(
         ids, model=Message, order_by=NEWEST_FIRST, limit=limit, offset=offset, cursor_of=lambda message: message.id
     )
+    if not newest_first.rows:  # an empty page, or no conversation of the tenant's (404)
+        get_conversation(tenant, conversation_id)
     return list(reversed(newest_first.rows)), newest_first.total, newest_first.next_before
 
 
-def _older_than(tenant: Tenant, conversation: Conversation, message_id: int):
+def _older_than(tenant: Tenant, conversation_id: int, message_id: int):
     """Messages before `message_id` in the conversation's order (time, then id)."""
     anchor = db.session.execute(
         sa.select(Message.inserted_at, Message.id).where(
-            Message.id == message_id, Message.tenant_id == tenant.id, Message.conversation_id == conversation.id
+            Message.id == message_id, Message.tenant_id == tenant.id, Message.conversation_id == conversation_id
         )
     ).first()
     if anchor is None:  # not a message of this conversation: fall back to plain id order

@@ -115,6 +115,14 @@ class TestListingMessages:
     def test_an_unknown_conversation_is_a_404(self, api):
         assert api.get("/api/v1/conversations/999999/messages").status_code == 404
 
+    def test_a_conversation_with_no_messages_yet_is_an_empty_page(self, api, tenant):
+        conversation = factories.make_conversation(tenant=tenant)
+
+        response = api.get(f"/api/v1/conversations/{conversation.id}/messages")
+
+        assert response.status_code == 200
+        assert (response.json["data"], response.json["meta"]["total"]) == ([], 0)
+
 
 class TestSendingInAConversation:
     def test_a_web_message_is_stored_as_sent_in_a_standalone_account(self, api, tenant, admin):

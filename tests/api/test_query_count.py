@@ -1,4 +1,4 @@
-"""The inbox costs the same number of SQL statements whatever the page size (no N+1)."""
+"""The inbox costs the same number of SQL statements whatever the page size (no N+1), and few."""
 
 from contextlib import contextmanager
 from datetime import timedelta
@@ -57,3 +57,16 @@ def test_listing_five_or_fifty_conversations_issues_the_same_statements(api, bus
     assert len(small) == len(large), "\n\n".join(large)
     # The token, then the page: its ids, their rows and the total in one statement.
     assert len(large) == 2, "\n\n".join(large)
+
+
+def test_a_page_of_a_thread_is_the_token_and_one_statement(api, busy_inbox):
+    api.get("/api/v1/me")  # the token's first use writes last_used_at; keep that out of the count
+    conversation_id = api.get("/api/v1/conversations?limit=1").json["data"][0]["id"]
+    db.session.expire_all()
+
+    with counting_statements() as statements:
+        thread = api.get(f"/api/v1/conversations/{conversation_id}/messages")
+
+    assert [message["body"][:5] for message in thread.json["data"]] == ["Hello", "Reply", "Also "]
+    # No separate look-up of the conversation: its messages, scoped to the tenant, show it is theirs.
+    assert len(statements) == 2, "\n\n".join(statements)
