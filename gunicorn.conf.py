@@ -7,6 +7,9 @@ requests keep the other threads. gevent would also hold thousands of streams, bu
 patching under psycopg, the Redis clients and Celery's producer, for a gain we do not need at
 hundreds of streams per dyno. Size WEB_THREADS above the streams you expect per worker plus the
 concurrent API requests (docs/benchmarks-live.md measures 500 streams on one worker).
+
+Two workers, one per core, with keep-alive, were chosen by measurement against one, three and four,
+keep-alive off and the sync worker (bench/RESULTS.md, "The web's gunicorn configuration").
 """
 
 import os

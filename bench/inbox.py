@@ -4,6 +4,7 @@
     python bench/inbox.py                          # sizes 10k,100k,1m messages (about 4 minutes on 2 cores)
     python bench/inbox.py --sizes 10k,1m --sends 2000
     python bench/inbox.py --quick                  # small sizes and counts: a smoke run (about a minute)
+    python bench/inbox.py --sizes 10k --gunicorn '--workers 3'   # another configuration of `web`
 
 For each size it recreates the database `conversations_inbox_bench` (or BENCH_DATABASE_URL) on the
 local PostgreSQL, runs the Procfile's `release` line, makes the tenants through the app (Twilio
@@ -97,6 +98,8 @@ class Bench:
             TWILIO_API_BASE_URL="http://127.0.0.1:9",
             GHL_API_BASE_URL="http://127.0.0.1:9",
         )
+        if options.gunicorn:  # another configuration of `web` to compare (gunicorn reads it after the file)
+            self.env["GUNICORN_CMD_ARGS"] = options.gunicorn
         self.processes: dict[str, Process] = {}
         self.app = None
 
@@ -392,6 +395,11 @@ def main() -> int:
     parser.add_argument("--sends", type=int, default=2000, help="outbound sends (0: skip the throughput part)")
     parser.add_argument("--send-threads", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="sizes 2k,20k; 50 requests; 200 sends")
+    parser.add_argument(
+        "--gunicorn",
+        default="",
+        help="gunicorn settings over gunicorn.conf.py for `web` (its GUNICORN_CMD_ARGS), e.g. '--workers 3'",
+    )
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
     options = parser.parse_args()
     if options.quick:
