@@ -4,7 +4,7 @@
     python bench/inbox.py                          # sizes 10k,100k,1m messages (about 4 minutes on 2 cores)
     python bench/inbox.py --sizes 10k,1m --sends 2000
     python bench/inbox.py --quick                  # small sizes and counts: a smoke run (about a minute)
-    python bench/inbox.py --sizes 10k --gunicorn '--workers 3'   # another configuration of `web`
+    python bench/inbox.py --sizes 10k --env GUNICORN_CMD_ARGS='--workers 3'   # another configuration
 
 For each size it recreates the database `conversations_inbox_bench` (or BENCH_DATABASE_URL) on the
 local PostgreSQL, runs the Procfile's `release` line, makes the tenants through the app (Twilio
@@ -98,8 +98,7 @@ class Bench:
             TWILIO_API_BASE_URL="http://127.0.0.1:9",
             GHL_API_BASE_URL="http://127.0.0.1:9",
         )
-        if options.gunicorn:  # another configuration of `web` to compare (gunicorn reads it after the file)
-            self.env["GUNICORN_CMD_ARGS"] = options.gunicorn
+        self.env |= dict(setting.split("=", 1) for setting in options.env)
         self.processes: dict[str, Process] = {}
         self.app = None
 
@@ -113,13 +112,16 @@ class Bench:
         self.reset_database()
         self.app = create_app(Config())
 
-    def stop(self) -> None:
+    def stop(self, *, keep_logs: bool = False) -> None:
         for process in self.processes.values():
             with contextlib.suppress(Exception):
                 process.stop()
         with contextlib.suppress(Exception):
             self.redis.kill()
-        shutil.rmtree(self.base, ignore_errors=True)
+        if keep_logs:
+            log(f"the processes' logs are kept in {self.base}")
+        else:
+            shutil.rmtree(self.base, ignore_errors=True)
 
     def start_process(self, name: str) -> Process:
         argv = expand(procfile()[name], self.env)
@@ -396,9 +398,12 @@ def main() -> int:
     parser.add_argument("--send-threads", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="sizes 2k,20k; 50 requests; 200 sends")
     parser.add_argument(
-        "--gunicorn",
-        default="",
-        help="gunicorn settings over gunicorn.conf.py for `web` (its GUNICORN_CMD_ARGS), e.g. '--workers 3'",
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the Procfile's processes, to compare configurations: WORKER_CONCURRENCY=2, "
+        "GUNICORN_CMD_ARGS='--workers 3' (gunicorn reads it over gunicorn.conf.py); repeatable",
     )
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
     options = parser.parse_args()
@@ -415,6 +420,7 @@ def main() -> int:
     results: dict[str, inbox_report.EndpointResult] = {}
     seeding: dict[str, float] = {}
     throughput: dict = {}
+    failed = True
     try:
         bench.start()
         for index, (label, messages) in enumerate(sizes):
@@ -425,8 +431,9 @@ def main() -> int:
             if largest and options.sends:
                 throughput = inbox_throughput.run(bench, sends=options.sends, threads=options.send_threads)
             bench.processes.pop("web").stop()
+        failed = False
     finally:
-        bench.stop()
+        bench.stop(keep_logs=failed)  # a failed run's logs say why
     with psycopg.connect(DATABASE_URL) as conn:
         pg_version = conn.execute("SHOW server_version").fetchone()[0]
     labels = [label for label, _ in sizes]
