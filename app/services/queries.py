@@ -131,9 +131,9 @@ def page(
     orders the page (a search), so every match is read and sorted anyway: they are counted in the
     same pass. Otherwise the count stops COUNT_AHEAD past the page.
     """
-    total = sa.func.count().over() if sorts_every_match else _bounded_count(ids, limit=limit, offset=offset)
+    counted = sa.func.count().over() if sorts_every_match else _bounded_count(ids, limit=limit, offset=offset)
     picked = (
-        ids.add_columns(sa.func.row_number().over(order_by=order_by).label("position"), total.label("total"))
+        ids.add_columns(sa.func.row_number().over(order_by=order_by).label("position"), counted.label("total"))
         .order_by(*order_by)
         .limit(limit + 1)
         .offset(offset)
@@ -148,7 +148,7 @@ def page(
     rows = [row for row, _ in found[:limit]]
     if found:
         total = found[0].total
-    else:  # past the end (the total says where it is), or nothing at all
+    else:  # past the end (a count says where the end is), or nothing at all
         total = db.session.scalar(sa.select(_bounded_count(ids, limit=limit, offset=offset))) if offset else 0
     more = len(found) > limit and cursor_of is not None
     return Page(rows, total, cursor_of(rows[-1]) if more else None)
