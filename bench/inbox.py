@@ -24,6 +24,7 @@ import contextlib
 import http.client
 import json
 import os
+import pickle
 import re
 import shlex
 import shutil
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -295,6 +297,10 @@ class Endpoints:
         }
         return "POST", "/webhooks/twilio", params
 
+    def request(self, name: str, i: int) -> tuple[str, str, str, dict, dict | None]:
+        method, path, form = self.routes[name](i)
+        return name, method, path, self.headers(path, form), form
+
     def headers(self, path: str, form: dict | None) -> dict:
         if form is None:
             return self.auth
@@ -323,12 +329,12 @@ class Client:
         return json.loads(body)
 
 
-def drive(endpoints: Endpoints, name: str, client: Client, *, warmup: int, runs: int, start: int):
-    """(p50, p99) in ms of `runs` sequential requests after `warmup`; call indexes from `start` (unique ids)."""
+def drive(request_of, client: Client, *, warmup: int, runs: int, start: int):
+    """(p50, p99) in ms of `runs` sequential requests after `warmup`; `request_of(i)` gives the i-th
+    request's (name, method, path, headers, form), its index counted from `start` (unique ids)."""
     timings = []
     for i in range(warmup + runs):
-        method, path, form = endpoints.routes[name](start + i)
-        headers = endpoints.headers(path, form)
+        name, method, path, headers, form = request_of(start + i)
         began = time.perf_counter()
         status, body = client.call(method, path, headers, form)
         elapsed = (time.perf_counter() - began) * 1000
@@ -340,9 +346,10 @@ def drive(endpoints: Endpoints, name: str, client: Client, *, warmup: int, runs:
     return statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.99))]
 
 
-def sql_of(bench: Bench, endpoints: Endpoints, name: str, index: int) -> tuple[list[inbox_sql.Statement], bool]:
-    """The statements one request issues, through the test client, and whether it was a read (GET); a
-    stored webhook event is removed after, so the replay (rolled back each time) can insert it again."""
+def sql_of(bench: Bench, endpoints: Endpoints, name: str, index: int):
+    """The statements one request issues, through the test client, whether it was a read (GET), and
+    its answer; a stored webhook event is removed after, so the replay (rolled back each time) can
+    insert it again."""
     method, path, form = endpoints.routes[name](index)
     client = bench.app.test_client()
     answer, statements = inbox_sql.capture(
@@ -356,7 +363,51 @@ def sql_of(bench: Bench, endpoints: Endpoints, name: str, index: int) -> tuple[l
                 "DELETE FROM webhook_events WHERE tenant_id = %s AND payload->>'MessageSid' = %s",
                 (endpoints.tenants["big"], form["MessageSid"]),
             )
-    return statements, method == "GET"
+    return statements, method == "GET", answer
+
+
+def stack_floor(bench: Bench, endpoints: Endpoints, captured: dict, client_options) -> dict[str, tuple[float, float]]:
+    """Each endpoint's (p50, p99) through bench/stack_floor.py: gunicorn (gunicorn.conf.py) and Flask
+    running the request's captured statements through psycopg and sending its captured answer."""
+    floor_file = bench.base / "stack-floor.pickle"
+    with floor_file.open("wb") as file:
+        pickle.dump(
+            {
+                n: (
+                    [(statement.sql, statement.params, statement.many) for statement in statements],
+                    read_request,
+                    answer.status_code,
+                    answer.content_type,
+                    answer.get_data(),
+                )
+                for n, (name, statements, read_request, answer) in enumerate(captured.values())
+            },
+            file,
+        )
+    port = free_port()
+    env = bench.env | {
+        "PORT": str(port),
+        "STACK_FLOOR_REQUESTS": str(floor_file),
+        "PYTHONPATH": str(ROOT / "bench"),
+    }
+    argv = [sys.executable, "-m", "gunicorn", "stack_floor:app", "-c", str(ROOT / "gunicorn.conf.py")]
+    process = Process("stack-floor", argv, env, ROOT, bench.base / "stack-floor.log")
+    process.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: requests.get(f"{url}/healthz", timeout=2).ok, timeout=60, what="the stack floor")
+        client = Client(url)
+        figures = {}
+        for n, name in enumerate(captured):
+
+            def request_of(i, n=n, name=name):
+                _, method, _, headers, form = endpoints.request(name, i)
+                return name, method, f"/{n}", headers, form
+
+            figures[name] = drive(request_of, client, **client_options)
+        return figures
+    finally:
+        process.stop()
 
 
 def measure_size(bench: Bench, label: str, messages: int, results: dict, *, largest: bool) -> dict:
@@ -366,10 +417,13 @@ def measure_size(bench: Bench, label: str, messages: int, results: dict, *, larg
     client = Client(bench.public_url)
     found = targets(tenants, 2 * (options.warmup + options.requests) + 20)
     endpoints = Endpoints(bench, tenants, found, client)
+    timed = {"warmup": options.warmup, "runs": options.requests, "start": 0}
+    captured = {}
     for n, name in enumerate(endpoints.routes):
         result = results.setdefault(name, inbox_report.EndpointResult(name))
-        result.latency[label] = drive(endpoints, name, client, warmup=options.warmup, runs=options.requests, start=0)
-        statements, read_request = sql_of(bench, endpoints, name, options.warmup + options.requests + 1 + n)
+        result.latency[label] = drive(partial(endpoints.request, name), client, **timed)
+        statements, read_request, answer = sql_of(bench, endpoints, name, options.warmup + options.requests + 1 + n)
+        captured[name] = (name, statements, read_request, answer)
         result.statements = len(statements)
         if largest:
             result.raw_p50 = inbox_sql.replay(
@@ -378,6 +432,10 @@ def measure_size(bench: Bench, label: str, messages: int, results: dict, *, larg
             result.plans = inbox_sql.explain(DATABASE_URL, statements)
         p50, p99 = result.latency[label]
         log(f"  {label:>5} {name:<36} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  {len(statements)} statements")
+    if largest:
+        for name, figures in stack_floor(bench, endpoints, captured, timed).items():
+            results[name].floor = figures
+            log(f"  {label:>5} {name:<36} stack floor p50 {figures[0]:7.1f} ms  p99 {figures[1]:7.1f} ms")
     for name, why in endpoints.skipped.items():
         result = results.setdefault(name, inbox_report.EndpointResult(name))
         result.skipped.setdefault(why, []).append(label)

@@ -18,6 +18,7 @@ class EndpointResult:
     latency: dict[str, tuple[float, float]] = field(default_factory=dict)  # size label -> (p50, p99) ms
     statements: int | None = None  # at the largest size
     raw_p50: float | None = None  # ms, at the largest size
+    floor: tuple[float, float] | None = None  # (p50, p99) ms through bench/stack_floor.py, at the largest size
     plans: list[tuple[str, str]] = field(default_factory=list)  # (statement, EXPLAIN text)
     skipped: dict[str, list[str]] = field(default_factory=dict)  # why -> size labels it was not measured at
 
@@ -63,7 +64,7 @@ def git_commit() -> str:
 def latency_table(results: list[EndpointResult], labels: list[str]) -> str:
     largest = labels[-1]
     head = ["endpoint", *[f"p50/p99 at {label} msgs" for label in labels], "SQL stmts", f"raw SQL p50 at {largest}"]
-    head.append("growth")
+    head += [f"stack floor p50/p99 at {largest}", "growth"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for result in results:
         cells = [result.name]
@@ -72,6 +73,7 @@ def latency_table(results: list[EndpointResult], labels: list[str]) -> str:
             cells.append(f"{p50_p99[0]:.1f}/{p50_p99[1]:.1f} ms" if p50_p99 else "—")
         cells.append(str(result.statements) if result.statements is not None else "—")
         cells.append(f"{result.raw_p50:.1f} ms" if result.raw_p50 is not None else "—")
+        cells.append(f"{result.floor[0]:.1f}/{result.floor[1]:.1f} ms" if result.floor else "—")
         growth = result.growth(labels)
         if growth is None:
             cells.append("—")
@@ -142,8 +144,11 @@ def render(
         "1,000-conversation tenant. p50/p99 over sequential keep-alive requests after a warm-up. SQL",
         "statements: what one request issues (captured in-process with a `before_cursor_execute` listener;",
         "BEGIN and COMMIT are not counted). Raw SQL: the same statements and parameters replayed through",
-        "psycopg on one connection, in a transaction, p50 of the whole set. Growth: p50 at the largest",
-        "size / p50 at the smallest.",
+        "psycopg on one connection as the app runs them (a read's each on its own, a write's in one",
+        "transaction), p50 of the whole set. Stack floor: the same requests to bench/stack_floor.py under",
+        "the same gunicorn configuration, a Flask app that runs the captured statements through psycopg",
+        "and sends the captured answer: what gunicorn, Flask and the SQL cost with none of our code.",
+        "Growth: p50 at the largest size / p50 at the smallest.",
         "",
         latency_table(results, labels),
         "",
