@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Instructions the app executes per send and per delivered message, counted by valgrind: a figure
+"""Instructions the app executes per send, per delivered message and per read, counted by valgrind: a figure
 that does not drift with the machine.
 
-    python bench/instructions.py               # about 3 minutes on 2 cores; needs valgrind
+    python bench/instructions.py               # about 5 minutes on 2 cores; needs valgrind
+    python bench/instructions.py --only list,thread
 
 CPU time on this machine drifts by a third within minutes (bench/RESULTS.md), so a change worth a
 tenth of a send cannot be seen in it, not even alternating two commits. callgrind counts the
@@ -20,7 +21,10 @@ the start-up, the imports and the warm-up cancelled out. Two figures:
 - a send to a new number: POST /api/v1/conversations/send through Flask's test client (the app,
   the ORM and psycopg; not gunicorn);
 - the same with its delivery: the sends, then the worker's send_due_messages on them (simulator),
-  then check_statuses on what it sent (the simulator's delivery report, which a send task queues).
+  then check_statuses on what it sent (the simulator's delivery report, which a send task queues);
+- reads, each request through the test client on an inbox of 60 delivered conversations, one with
+  a thread of 60 messages: a 50-conversation inbox page, a 50-message page of that thread, the
+  unread badges.
 
 Compare two commits by running it from a worktree of each. Run inside the project's virtualenv.
 """
@@ -45,11 +49,23 @@ DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/conversations_instructions_bench"
 )
 WARM_UP, FEW, MANY = 20, 10, 50
-WORK = {"send": "send to a new number", "delivery": "send with its delivery and status check"}
+WORK = {
+    "send": "send to a new number",
+    "delivery": "send with its delivery and status check",
+    "list": "GET a 50-conversation inbox page",
+    "thread": "GET a 50-message page of a thread",
+    "unread": "GET the unread badges",
+}
+READS = {  # request -> its path, given the conversation with the long thread
+    "list": lambda conversation: "/api/v1/conversations?limit=50",
+    "thread": lambda conversation: f"/api/v1/conversations/{conversation}/messages?limit=50",
+    "unread": lambda conversation: "/api/v1/conversations/unread",
+}
 
 
 def child(work: str, count: int) -> None:
-    """The measured process: WARM_UP messages, then `count` more (sent, or sent and delivered)."""
+    """The measured process: WARM_UP messages, then `count` more (sent, or sent and delivered); or,
+    for a read, WARM_UP requests on an inbox of 60 delivered conversations, then `count` more."""
     sys.path.insert(0, str(ROOT))
     import psycopg
 
@@ -66,12 +82,20 @@ def child(work: str, count: int) -> None:
     # New numbers, none ending in 0000-0002 (the simulator's failure numbers).
     numbers = (number for number in itertools.count(tenant_id * 1_000) if number % 10_000 > 2)
 
-    def send(times: int) -> None:
-        for number in (next(numbers) for _ in range(times)):
+    def send(times: int, to: int | None = None) -> dict:
+        """`times` sends to new numbers, or all to the number `to`; the last one's answer."""
+        for number in [to] * times if to else (next(numbers) for _ in range(times)):
             body = {"phone": f"+1415{number % 10_000_000:07d}", "message": "Your order is ready.", "channel": "sms"}
             answer = client.post("/api/v1/conversations/send", headers=headers, json=body)
             if answer.status_code != 201:
                 raise RuntimeError(f"send: {answer.status_code} {answer.get_data(as_text=True)[:300]}")
+        return answer.get_json()["data"]
+
+    def get(path: str, times: int) -> None:
+        for _ in range(times):
+            answer = client.get(path, headers=headers)
+            if answer.status_code != 200:
+                raise RuntimeError(f"GET {path}: {answer.status_code} {answer.get_data(as_text=True)[:300]}")
 
     def deliver() -> None:
         with app.app_context():
@@ -83,6 +107,13 @@ def child(work: str, count: int) -> None:
         with app.app_context():
             delivery.check_statuses(tenant_id, [message_id for (message_id,) in sent])
 
+    if work in READS:  # 60 conversations, one of them with a 60-message thread, all delivered
+        send(59)
+        path = READS[work](send(60, next(numbers))["conversation"]["id"])
+        deliver()
+        get(path, WARM_UP)
+        get(path, count)
+        return
     send(WARM_UP)
     deliver()
     send(count)
@@ -108,6 +139,7 @@ def instructions(work: str, count: int, env: dict) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--child", nargs=2, metavar=("WORK", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--only", help=f"comma-separated, of: {', '.join(WORK)}")
     options = parser.parse_args()
     if options.child:
         child(options.child[0], int(options.child[1]))
@@ -125,8 +157,10 @@ def main() -> int:
         # make the count depend on the machine's speed (a ping per request on a busy machine).
         env["DATABASE_PING_AFTER_IDLE_SECONDS"] = "3600"
         recreate_database(DATABASE_URL, env)
-        print("| per message | instructions |\n|---|---|")
+        print("| per message or request | instructions |\n|---|---|")
         for work, what in WORK.items():
+            if options.only and work not in options.only.split(","):
+                continue
             with ThreadPoolExecutor(2) as pool:  # each run is one process: the two cores run both
                 few, many = pool.map(lambda count, work=work: instructions(work, count, env), (FEW, MANY))
             print(f"| {what} | {(many - few) / (MANY - FEW) / 1e6:.2f} M |", flush=True)

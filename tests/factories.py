@@ -44,7 +44,7 @@ def make_conversation(
         contact_id=contact.id if contact else None,
         phone_number=contact.phone if contact else None,
         last_message_at=fields.pop("last_message_at", utcnow()),
-        meta={},
+        meta=fields.pop("meta", {}),
         **fields,
     )
     db.session.add(conversation)
@@ -64,7 +64,7 @@ def make_message(
         direction=direction,
         delivery_status=fields.pop("delivery_status", "delivered" if direction == "inbound" else "sent"),
         read_at=utcnow() if read else None,
-        attachments=[],
+        attachments=fields.pop("attachments", []),
         **fields,
     )
     db.session.add(message)

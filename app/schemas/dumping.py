@@ -85,6 +85,8 @@ def _reader(kind: type, attribute: str) -> Callable[[Any], Any]:
     """How `utils.get_value` reads `attribute` off objects of this type, decided once per type."""
     if issubclass(kind, dict):
         return lambda obj: obj.get(attribute, missing)
+    if issubclass(kind, tuple) and hasattr(kind, "_fields"):  # a named tuple: obj[attribute] is a TypeError
+        return lambda obj: getattr(obj, attribute, missing)
     if hasattr(kind, "__getitem__"):  # a Mapping, a sequence, a Row: marshmallow tries obj[attribute] first
         return lambda obj: utils.get_value(obj, attribute, missing)
     if isinstance(getattr(kind, attribute, None), QueryableAttribute):

@@ -11,7 +11,7 @@ from app.extensions import db
 from app.models import Contact, Tenant
 from app.models.base import utcnow
 from app.providers.base import ProviderContact
-from app.services.queries import contains, get_owned, insert_unless_taken, page
+from app.services.queries import View, contains, get_owned, insert_unless_taken, page
 from app.services.unit_of_work import contact_exists, use_case
 
 log = logging.getLogger(__name__)
@@ -34,13 +34,33 @@ def contact_search_clause(text: str):
     return contains(Contact.search_text, text)
 
 
+_contacts = Contact.__table__.c
+
+# A contact in the contacts list (ContactSchema); the opt-outs as Contact's properties read them.
+LIST_ITEM = View(
+    "ContactListItem",
+    from_=Contact.__table__,
+    id=_contacts.id,
+    first_name=_contacts.first_name,
+    last_name=_contacts.last_name,
+    phone=_contacts.phone,
+    email=_contacts.email,
+    ghl_contact_id=_contacts.ghl_contact_id,
+    sms_opted_out=_contacts.sms_opted_out_at.is_not(None),
+    sms_opted_out_at=_contacts.sms_opted_out_at,
+    calls_opted_out=_contacts.calls_opted_out_at.is_not(None),
+    inserted_at=_contacts.inserted_at,
+    updated_at=_contacts.updated_at,
+)
+
+
 def list_contacts(tenant: Tenant, *, search: str | None = None, limit: int, offset: int):
     matching = sa.select(Contact.id).where(Contact.tenant_id == tenant.id)
     if search:
         matching = matching.where(contact_search_clause(search))
     return page(
         matching,
-        model=Contact,
+        view=LIST_ITEM,
         order_by=(Contact.first_name, Contact.last_name, Contact.id),
         limit=limit,
         offset=offset,

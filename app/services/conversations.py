@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import ChannelUnavailable, Conflict
@@ -24,6 +24,7 @@ from app.services.delivery_status import mark_inbound_read
 from app.services.notifications import notify_assigned, notify_read
 from app.services.queries import (
     Page,
+    View,
     contains,
     get_owned,
     in_subquery,
@@ -58,7 +59,7 @@ def list_conversations(
 
     `before` (the `next_before` of the previous page) continues after the last conversation seen,
     stable while new messages reorder the inbox; `offset` still works. The page's ids are picked
-    first, from an index that orders them, and only those rows are loaded in full.
+    first, from an index that orders them, and only those rows are read, as LIST_ITEM shows them.
     """
     matching = sa.select(Conversation.id, Conversation.last_message_at).where(Conversation.tenant_id == tenant.id)
     for column, value in (
@@ -83,30 +84,55 @@ def list_conversations(
         matching = matching.subquery()
     return page(
         sa.select(matching.c.id),
-        model=Conversation,
         order_by=(matching.c.last_message_at.desc(), matching.c.id.desc()),
         cursor_of=lambda conversation: str(ActivityCursor.of(conversation)),
         limit=limit,
         offset=offset,
         sorts_every_match=bool(search),
-        loading=LIST_ITEM,
+        view=LIST_ITEM,
     )
 
 
-# What an inbox row shows of its contact and last message (ContactSummarySchema,
-# MessagePreviewSchema): only those columns are read, not a call's details, a transcript or the
-# attachments, and reading anything else raises instead of querying row by row.
-LIST_ITEM = (
-    joinedload(Conversation.contact).load_only(
-        Contact.first_name, Contact.last_name, Contact.phone, Contact.email, raiseload=True
+_conversations, _contacts, _messages = Conversation.__table__.c, Contact.__table__.c, Message.__table__.c
+
+# An inbox row (ConversationSchema): the conversation, what it shows of its contact
+# (ContactSummarySchema) and a preview of its last message (MessagePreviewSchema).
+LIST_ITEM = View(
+    "ConversationListItem",
+    from_=Conversation.__table__.outerjoin(Contact.__table__, _contacts.id == _conversations.contact_id).outerjoin(
+        Message.__table__, _messages.id == _conversations.last_message_id
     ),
-    joinedload(Conversation.last_message).load_only(
-        Message.body,
-        Message.direction,
-        Message.sender_type,
-        Message.delivery_status,
-        Message.inserted_at,
-        raiseload=True,
+    id=_conversations.id,
+    channel=_conversations.channel,
+    status=_conversations.status,
+    phone_number=_conversations.phone_number,
+    visitor_name=_conversations.visitor_name,
+    visitor_email=_conversations.visitor_email,
+    visitor_phone=_conversations.visitor_phone,
+    ghl_conversation_id=_conversations.ghl_conversation_id,
+    contact_id=_conversations.contact_id,
+    assigned_to=_conversations.assigned_to,
+    unread_count=_conversations.unread_count,
+    last_message_at=_conversations.last_message_at,
+    meta=_conversations.metadata,
+    inserted_at=_conversations.inserted_at,
+    updated_at=_conversations.updated_at,
+    contact=View(
+        "ContactSummary",
+        id=_contacts.id,
+        first_name=_contacts.first_name,
+        last_name=_contacts.last_name,
+        phone=_contacts.phone,
+        email=_contacts.email,
+    ),
+    last_message=View(
+        "MessagePreview",
+        id=_messages.id,
+        body=_messages.body,
+        direction=_messages.direction,
+        sender_type=_messages.sender_type,
+        delivery_status=_messages.delivery_status,
+        inserted_at=_messages.inserted_at,
     ),
 )
 

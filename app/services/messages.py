@@ -25,7 +25,7 @@ from app.services.conversations import (
 )
 from app.services.delivery import hand_to_worker
 from app.services.provider_registry import has_provider
-from app.services.queries import page
+from app.services.queries import View, page
 from app.services.unit_of_work import commit_step, use_case
 
 log = logging.getLogger(__name__)
@@ -103,10 +103,42 @@ def ensure_can_send(tenant: Tenant, channel: str, contact: Contact | None) -> No
         raise ValidationFailed("This contact has opted out of text messages (STOP).", code="opted_out")
 
 
+_messages = Message.__table__.c
+
+# A message in a conversation's pages (MessageSchema).
+LIST_ITEM = View(
+    "MessageListItem",
+    from_=Message.__table__,
+    **{
+        name: _messages[name]
+        for name in (
+            "id",
+            "conversation_id",
+            "body",
+            "channel",
+            "direction",
+            "sender_type",
+            "sender_id",
+            "delivery_status",
+            "ghl_message_id",
+            "call_duration_seconds",
+            "recording_url",
+            "transcript",
+            "attachments",
+            "error_code",
+            "error_message",
+            "read_at",
+            "inserted_at",
+            "updated_at",
+        )
+    },
+)
+
+
 def list_messages(
     tenant: Tenant, conversation_id: int, *, limit: int, offset: int = 0, before: int | None = None
-) -> tuple[list[Message], int, int | None]:
-    """A page of a conversation's messages, oldest first within the page.
+) -> tuple[list, int, int | None]:
+    """A page of a conversation's messages (as LIST_ITEM reads them), oldest first within the page.
 
     Pages run backwards from the newest message: `offset` skips the newest ones, `before` (a
     message id) is a cursor that stays stable while new messages arrive. Returns the messages, the
@@ -116,7 +148,7 @@ def list_messages(
     if before is not None:
         ids = ids.where(_older_than(tenant, conversation_id, before))
     newest_first = page(
-        ids, model=Message, order_by=NEWEST_FIRST, limit=limit, offset=offset, cursor_of=lambda message: message.id
+        ids, view=LIST_ITEM, order_by=NEWEST_FIRST, limit=limit, offset=offset, cursor_of=lambda message: message.id
     )
     if not newest_first.rows:  # an empty page, or no conversation of the tenant's (404)
         get_conversation(tenant, conversation_id)
