@@ -1,7 +1,9 @@
 """The compiled dump plans answer exactly what marshmallow would, field kind by field kind."""
 
+from collections import namedtuple
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import marshmallow as ma
 import pytest
@@ -111,3 +113,29 @@ def test_verify_catches_a_plan_that_differs(monkeypatch):
     monkeypatch.setattr(schema, "_dump_one", lambda obj: {"id": -1})
     with pytest.raises(AssertionError, match="compiled dump"):
         schema.dump(ROWS[0])
+
+
+def test_named_tuples_dump_as_marshmallow_does(monkeypatch):
+    """A list's rows are named tuples (queries.View): read by attribute, nested ones too."""
+    monkeypatch.setattr(dumping, "VERIFY", False)
+    item_tuple = namedtuple("ItemTuple", list(ItemRow.__dataclass_fields__))
+    tag_tuple = namedtuple("TagTuple", "name")
+    row = item_tuple(**{**ROWS[0].__dict__, "tags": [tag_tuple("a")], "first_tag": tag_tuple("x")})
+    schema = Item()
+    assert schema.dump(row) == marshmallows_dump(schema, row)
+    assert schema.dump(row)["first_tag"] == {"name": "x"}
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=ZoneInfo("Etc/UTC")),  # what psycopg hands back
+        datetime(2026, 1, 2, 8, 34, 5, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(2026, 1, 1, 22, 4, 5, tzinfo=ZoneInfo("America/New_York")),
+        datetime(2026, 1, 2, 3, 4, 5, 999999),  # naive, from SQLite: stored as UTC
+    ],
+    ids=["utc", "zoneinfo-utc", "india", "new-york", "naive"],
+)
+def test_times_are_utc_to_the_second_with_a_z(moment):
+    assert UtcDateTime()._serialize(moment, "when", None) == "2026-01-02T03:04:05Z"

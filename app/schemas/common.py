@@ -23,9 +23,11 @@ class UtcDateTime(ma.fields.DateTime):
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
             return None
-        if value.tzinfo is None:  # SQLite drops the zone; we only ever store UTC
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # Naive from SQLite, which drops the zone (we only ever store UTC); PostgreSQL's are in the
+        # session's zone, UTC. isoformat is C: a page of 50 conversations formats 200 of these.
+        if value.tzinfo is not None and value.utcoffset():
+            value = value.astimezone(UTC)
+        return value.isoformat(timespec="seconds")[:19] + "Z"
 
 
 UNSTORABLE_TEXT = "Must not contain a NUL character or an unpaired surrogate."
