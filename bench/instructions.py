@@ -23,8 +23,8 @@ the start-up, the imports and the warm-up cancelled out. Two figures:
 - the same with its delivery: the sends, then the worker's send_due_messages on them (simulator),
   then check_statuses on what it sent (the simulator's delivery report, which a send task queues);
 - reads, each request through the test client on an inbox of 60 delivered conversations, one with
-  a thread of 60 messages: a 50-conversation inbox page, a 50-message page of that thread, the
-  unread badges.
+  a thread of 60 messages: a 50-conversation inbox page, a 50-message page of that thread, that
+  conversation with its 50 newest messages, the unread badges.
 
 Compare two commits by running it from a worktree of each. Run inside the project's virtualenv.
 """
@@ -54,11 +54,13 @@ WORK = {
     "delivery": "send with its delivery and status check",
     "list": "GET a 50-conversation inbox page",
     "thread": "GET a 50-message page of a thread",
+    "conversation": "GET a conversation with its 50 newest messages",
     "unread": "GET the unread badges",
 }
 READS = {  # request -> its path, given the conversation with the long thread
     "list": lambda conversation: "/api/v1/conversations?limit=50",
     "thread": lambda conversation: f"/api/v1/conversations/{conversation}/messages?limit=50",
+    "conversation": lambda conversation: f"/api/v1/conversations/{conversation}",
     "unread": lambda conversation: "/api/v1/conversations/unread",
 }
 

@@ -137,6 +137,36 @@ LIST_ITEM = View(
 )
 
 
+# A message as a conversation shows it, in its detail and its pages (MessageSchema).
+MESSAGE_ITEM = View(
+    "MessageListItem",
+    from_=Message.__table__,
+    **{
+        name: _messages[name]
+        for name in (
+            "id",
+            "conversation_id",
+            "body",
+            "channel",
+            "direction",
+            "sender_type",
+            "sender_id",
+            "delivery_status",
+            "ghl_message_id",
+            "call_duration_seconds",
+            "recording_url",
+            "transcript",
+            "attachments",
+            "error_code",
+            "error_message",
+            "read_at",
+            "inserted_at",
+            "updated_at",
+        )
+    },
+)
+
+
 ACTIVITY_ORDER_KEY = sa.tuple_(Conversation.last_message_at, Conversation.id)
 
 
@@ -163,14 +193,15 @@ class ActivityCursor:
         return f"{(self.at - datetime.fromtimestamp(0, UTC)) // timedelta(microseconds=1)}_{self.id}"
 
 
-def recent_messages(conversation: Conversation, limit: int = RECENT_MESSAGES) -> list[Message]:
-    newest_first = db.session.scalars(
-        sa.select(Message)
-        .where(Message.conversation_id == conversation.id, Message.tenant_id == conversation.tenant_id)
+def recent_messages(conversation: Conversation, limit: int = RECENT_MESSAGES) -> list:
+    """The conversation's newest messages (as MESSAGE_ITEM reads them), oldest first."""
+    newest_first = db.session.execute(
+        sa.select(*MESSAGE_ITEM.columns)
+        .where(_messages.conversation_id == conversation.id, _messages.tenant_id == conversation.tenant_id)
         .order_by(*NEWEST_FIRST)
         .limit(limit)
     ).all()
-    return list(reversed(newest_first))
+    return [MESSAGE_ITEM.read(row) for row in reversed(newest_first)]
 
 
 @use_case(conflict=conversation_exists)

@@ -16,6 +16,7 @@ from app.models.base import aware, utcnow
 from app.models.conversation import OPT_OUT_CHANNELS
 from app.services.contacts import find_contact_by_phone, get_contact
 from app.services.conversations import (
+    MESSAGE_ITEM,
     NEWEST_FIRST,
     append_message,
     find_or_start_open_conversation,
@@ -25,7 +26,7 @@ from app.services.conversations import (
 )
 from app.services.delivery import hand_to_worker
 from app.services.provider_registry import has_provider
-from app.services.queries import View, page
+from app.services.queries import page
 from app.services.unit_of_work import commit_step, use_case
 
 log = logging.getLogger(__name__)
@@ -103,42 +104,10 @@ def ensure_can_send(tenant: Tenant, channel: str, contact: Contact | None) -> No
         raise ValidationFailed("This contact has opted out of text messages (STOP).", code="opted_out")
 
 
-_messages = Message.__table__.c
-
-# A message in a conversation's pages (MessageSchema).
-LIST_ITEM = View(
-    "MessageListItem",
-    from_=Message.__table__,
-    **{
-        name: _messages[name]
-        for name in (
-            "id",
-            "conversation_id",
-            "body",
-            "channel",
-            "direction",
-            "sender_type",
-            "sender_id",
-            "delivery_status",
-            "ghl_message_id",
-            "call_duration_seconds",
-            "recording_url",
-            "transcript",
-            "attachments",
-            "error_code",
-            "error_message",
-            "read_at",
-            "inserted_at",
-            "updated_at",
-        )
-    },
-)
-
-
 def list_messages(
     tenant: Tenant, conversation_id: int, *, limit: int, offset: int = 0, before: int | None = None
 ) -> tuple[list, int, int | None]:
-    """A page of a conversation's messages (as LIST_ITEM reads them), oldest first within the page.
+    """A page of a conversation's messages (as MESSAGE_ITEM reads them), oldest first within the page.
 
     Pages run backwards from the newest message: `offset` skips the newest ones, `before` (a
     message id) is a cursor that stays stable while new messages arrive. Returns the messages, the
@@ -148,7 +117,7 @@ def list_messages(
     if before is not None:
         ids = ids.where(_older_than(tenant, conversation_id, before))
     newest_first = page(
-        ids, view=LIST_ITEM, order_by=NEWEST_FIRST, limit=limit, offset=offset, cursor_of=lambda message: message.id
+        ids, view=MESSAGE_ITEM, order_by=NEWEST_FIRST, limit=limit, offset=offset, cursor_of=lambda message: message.id
     )
     if not newest_first.rows:  # an empty page, or no conversation of the tenant's (404)
         get_conversation(tenant, conversation_id)
