@@ -2,7 +2,7 @@
 """Instructions the app executes per send, per delivered message and per read, counted by valgrind: a figure
 that does not drift with the machine.
 
-    python bench/instructions.py               # about 5 minutes on 2 cores; needs valgrind
+    python bench/instructions.py               # about 6 minutes on 2 cores; needs valgrind
     python bench/instructions.py --only list,thread
 
 CPU time on this machine drifts by a third within minutes (bench/RESULTS.md), so a change worth a
