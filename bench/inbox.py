@@ -368,7 +368,8 @@ def sql_of(bench: Bench, endpoints: Endpoints, name: str, index: int):
 
 def stack_floor(bench: Bench, endpoints: Endpoints, captured: dict, client_options) -> dict[str, tuple[float, float]]:
     """Each endpoint's (p50, p99) through bench/stack_floor.py: gunicorn (gunicorn.conf.py) and Flask
-    running the request's captured statements through psycopg and sending its captured answer."""
+    running the request's captured statements through psycopg and sending its captured answer
+    (`captured`: name -> (statements, read_request, answer), as `sql_of` gives them)."""
     floor_file = bench.base / "stack-floor.pickle"
     with floor_file.open("wb") as file:
         pickle.dump(
@@ -380,7 +381,7 @@ def stack_floor(bench: Bench, endpoints: Endpoints, captured: dict, client_optio
                     answer.content_type,
                     answer.get_data(),
                 )
-                for n, (name, statements, read_request, answer) in enumerate(captured.values())
+                for n, (statements, read_request, answer) in enumerate(captured.values())
             },
             file,
         )
@@ -423,7 +424,7 @@ def measure_size(bench: Bench, label: str, messages: int, results: dict, *, larg
         result = results.setdefault(name, inbox_report.EndpointResult(name))
         result.latency[label] = drive(partial(endpoints.request, name), client, **timed)
         statements, read_request, answer = sql_of(bench, endpoints, name, options.warmup + options.requests + 1 + n)
-        captured[name] = (name, statements, read_request, answer)
+        captured[name] = (statements, read_request, answer)
         result.statements = len(statements)
         if largest:
             result.raw_p50 = inbox_sql.replay(

@@ -11,7 +11,7 @@ from app.extensions import db
 from app.models import Contact, Tenant
 from app.models.base import utcnow
 from app.providers.base import ProviderContact
-from app.services.queries import View, contains, get_owned, insert_unless_taken, page
+from app.services.queries import View, columns, contains, get_owned, insert_unless_taken, page
 from app.services.unit_of_work import contact_exists, use_case
 
 log = logging.getLogger(__name__)
@@ -36,21 +36,18 @@ def contact_search_clause(text: str):
 
 _contacts = Contact.__table__.c
 
+# What a conversation shows of its contact (ContactSummarySchema); a contacts row starts with it.
+SUMMARY_COLUMNS = ("id", "first_name", "last_name", "phone", "email")
+
 # A contact in the contacts list (ContactSchema); the opt-outs as Contact's properties read them.
 LIST_ITEM = View(
     "ContactListItem",
     from_=Contact.__table__,
-    id=_contacts.id,
-    first_name=_contacts.first_name,
-    last_name=_contacts.last_name,
-    phone=_contacts.phone,
-    email=_contacts.email,
-    ghl_contact_id=_contacts.ghl_contact_id,
+    **columns(Contact.__table__, *SUMMARY_COLUMNS, "ghl_contact_id"),
     sms_opted_out=_contacts.sms_opted_out_at.is_not(None),
     sms_opted_out_at=_contacts.sms_opted_out_at,
     calls_opted_out=_contacts.calls_opted_out_at.is_not(None),
-    inserted_at=_contacts.inserted_at,
-    updated_at=_contacts.updated_at,
+    **columns(Contact.__table__, "inserted_at", "updated_at"),
 )
 
 

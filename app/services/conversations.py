@@ -19,12 +19,14 @@ from app.models import Contact, Conversation, Message, Tenant, UnreadTally
 from app.models.base import aware, utcnow
 from app.models.conversation import CHANNELS, PROVIDER_CHANNELS
 from app.services.accounts import get_user
+from app.services.contacts import SUMMARY_COLUMNS as CONTACT_SUMMARY_COLUMNS
 from app.services.contacts import add_contact, contact_search_clause, get_contact, resolve_contact
 from app.services.delivery_status import mark_inbound_read
 from app.services.notifications import notify_assigned, notify_read
 from app.services.queries import (
     Page,
     View,
+    columns,
     contains,
     get_owned,
     in_subquery,
@@ -93,46 +95,36 @@ def list_conversations(
     )
 
 
-_conversations, _contacts, _messages = Conversation.__table__.c, Contact.__table__.c, Message.__table__.c
+_conversations, _messages = Conversation.__table__.c, Message.__table__.c
 
 # An inbox row (ConversationSchema): the conversation, what it shows of its contact
 # (ContactSummarySchema) and a preview of its last message (MessagePreviewSchema).
 LIST_ITEM = View(
     "ConversationListItem",
-    from_=Conversation.__table__.outerjoin(Contact.__table__, _contacts.id == _conversations.contact_id).outerjoin(
-        Message.__table__, _messages.id == _conversations.last_message_id
+    from_=Conversation.__table__.outerjoin(
+        Contact.__table__, Contact.__table__.c.id == _conversations.contact_id
+    ).outerjoin(Message.__table__, _messages.id == _conversations.last_message_id),
+    **columns(
+        Conversation.__table__,
+        "id",
+        "channel",
+        "status",
+        "phone_number",
+        "visitor_name",
+        "visitor_email",
+        "visitor_phone",
+        "ghl_conversation_id",
+        "contact_id",
+        "assigned_to",
+        "unread_count",
+        "last_message_at",
     ),
-    id=_conversations.id,
-    channel=_conversations.channel,
-    status=_conversations.status,
-    phone_number=_conversations.phone_number,
-    visitor_name=_conversations.visitor_name,
-    visitor_email=_conversations.visitor_email,
-    visitor_phone=_conversations.visitor_phone,
-    ghl_conversation_id=_conversations.ghl_conversation_id,
-    contact_id=_conversations.contact_id,
-    assigned_to=_conversations.assigned_to,
-    unread_count=_conversations.unread_count,
-    last_message_at=_conversations.last_message_at,
     meta=_conversations.metadata,
-    inserted_at=_conversations.inserted_at,
-    updated_at=_conversations.updated_at,
-    contact=View(
-        "ContactSummary",
-        id=_contacts.id,
-        first_name=_contacts.first_name,
-        last_name=_contacts.last_name,
-        phone=_contacts.phone,
-        email=_contacts.email,
-    ),
+    **columns(Conversation.__table__, "inserted_at", "updated_at"),
+    contact=View("ContactSummary", **columns(Contact.__table__, *CONTACT_SUMMARY_COLUMNS)),
     last_message=View(
         "MessagePreview",
-        id=_messages.id,
-        body=_messages.body,
-        direction=_messages.direction,
-        sender_type=_messages.sender_type,
-        delivery_status=_messages.delivery_status,
-        inserted_at=_messages.inserted_at,
+        **columns(Message.__table__, "id", "body", "direction", "sender_type", "delivery_status", "inserted_at"),
     ),
 )
 
@@ -141,29 +133,27 @@ LIST_ITEM = View(
 MESSAGE_ITEM = View(
     "MessageListItem",
     from_=Message.__table__,
-    **{
-        name: _messages[name]
-        for name in (
-            "id",
-            "conversation_id",
-            "body",
-            "channel",
-            "direction",
-            "sender_type",
-            "sender_id",
-            "delivery_status",
-            "ghl_message_id",
-            "call_duration_seconds",
-            "recording_url",
-            "transcript",
-            "attachments",
-            "error_code",
-            "error_message",
-            "read_at",
-            "inserted_at",
-            "updated_at",
-        )
-    },
+    **columns(
+        Message.__table__,
+        "id",
+        "conversation_id",
+        "body",
+        "channel",
+        "direction",
+        "sender_type",
+        "sender_id",
+        "delivery_status",
+        "ghl_message_id",
+        "call_duration_seconds",
+        "recording_url",
+        "transcript",
+        "attachments",
+        "error_code",
+        "error_message",
+        "read_at",
+        "inserted_at",
+        "updated_at",
+    ),
 )
 
 

@@ -154,6 +154,11 @@ class View:
         return self.kind._make(parts)
 
 
+def columns(table: sa.Table, *names: str) -> dict:
+    """{name: the table's column of that name}: a View's fields that are columns under their own names."""
+    return {name: table.c[name] for name in names}
+
+
 def page(
     ids,
     *,
