@@ -61,6 +61,25 @@ def test_downgrading_to_base_removes_every_table_and_upgrading_again_works(empty
     assert pending_autogenerate_diff() == []
 
 
+def test_indexes_carry_the_columns_the_models_include(empty_database_app):
+    # Alembic's comparison above does not look at INCLUDE: a page under two inbox filters would
+    # silently go back to reading every row.
+    upgrade()
+    included = {
+        index.name: index.dialect_options["postgresql"]["include"]
+        for table in db.metadata.tables.values()
+        for index in table.indexes
+        if index.dialect_options["postgresql"]["include"]
+    }
+    with db.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"))
+        built = {name: definition for name, definition in rows}
+
+    assert "ix_conversations_tenant_status_activity" in included
+    for name, columns in included.items():
+        assert built[name].endswith(f"INCLUDE ({', '.join(columns)})"), built[name]
+
+
 @pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
 def test_a_heroku_style_database_url_is_given_the_psycopg_3_driver(scheme):
     assert config.database_url(f"{scheme}://u@h/db") == "postgresql+psycopg://u@h/db"
