@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -63,10 +64,22 @@ from twilio.request_validator import RequestValidator
 sys.path.insert(0, str(ROOT))  # the app, for the in-process capture
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/conversations_inbox_bench")
-ACCOUNT_SID = "AC" + "e" * 32
 AUTH_TOKEN = "inbox-bench-auth-token-0123456789"
-OUR_NUMBER = "+12025550100"
-OTHER_TENANT = SeedSize(conversations=1000, contacts=500, messages=10_000)
+# Beside the measured tenant, always: one of the smallest size, on the same tables, measured in the
+# same run against the largest (growth without the drift between runs minutes apart).
+SMALL_TENANT = SeedSize.for_messages(10_000)
+
+
+@dataclass
+class BenchTenant:
+    """A tenant the bench drives: its users, an admin's token, its Twilio number, its customers' phones."""
+
+    id: int
+    user_ids: list[int]
+    token: str
+    account_sid: str
+    number: str
+    phones: list[str] = field(default_factory=list)
 
 
 def parse_size(text: str) -> int:
@@ -143,76 +156,68 @@ class Bench:
         recreate_database(DATABASE_URL, self.env)
 
     # -- the data
-    def make_tenants(self) -> dict:
+    def make_tenant(self, name: str, *, staff: int, account_sid: str, number: str) -> BenchTenant:
         from app.services import accounts, settings
 
         with self.app.app_context():
-            big = accounts.create_tenant("Inbox bench")
+            tenant = accounts.create_tenant(name)
             users = [
                 accounts.create_user(
-                    big, email=f"staff{n}@inbox.test", name=f"Staff {n}", role="admin" if n == 0 else "staff"
+                    tenant, email=f"staff{n}@{tenant.id}.test", name=f"Staff {n}", role="admin" if n == 0 else "staff"
                 )
-                for n in range(5)
+                for n in range(staff)
             ]
-            settings.update_messaging_settings(
-                big,
-                {
-                    "sms_provider": "twilio",
-                    "twilio_account_sid": ACCOUNT_SID,
-                    "twilio_auth_token": AUTH_TOKEN,
-                    "twilio_phone_number": OUR_NUMBER,
-                },
+            twilio = {"twilio_account_sid": account_sid, "twilio_auth_token": AUTH_TOKEN, "twilio_phone_number": number}
+            settings.update_messaging_settings(tenant, {"sms_provider": "twilio", **twilio})
+            return BenchTenant(
+                tenant.id, [u.id for u in users], accounts.issue_token(users[0], "bench"), account_sid, number
             )
-            other = accounts.create_tenant("Other tenant")
-            other_user = accounts.create_user(other, email="owner@other.test", name="Owner", role="admin")
-            return {
-                "big": big.id,
-                "users": [u.id for u in users],
-                "token": accounts.issue_token(users[0], "bench"),
-                "other": other.id,
-                "other_users": [other_user.id],
-            }
 
-    def seed(self, messages: int) -> tuple[dict, float]:
+    def seed(self, messages: int) -> tuple[dict[str, BenchTenant], float]:
         started = time.perf_counter()
         self.reset_database()
-        tenants = self.make_tenants()
+        tenants = {
+            "big": self.make_tenant("Inbox bench", staff=5, account_sid="AC" + "e" * 32, number="+12025550100"),
+            "small": self.make_tenant("Small tenant", staff=1, account_sid="AC" + "d" * 32, number="+12025550101"),
+        }
         now = time.time()
         with psycopg.connect(DATABASE_URL) as conn:
-            seeded = inbox_seed.seed_tenant(
-                conn, tenant_id=tenants["big"], size=SeedSize.for_messages(messages), user_ids=tenants["users"], now=now
-            )
-            inbox_seed.seed_tenant(
-                conn, tenant_id=tenants["other"], size=OTHER_TENANT, user_ids=tenants["other_users"], now=now
-            )
+            sizes = {"big": SeedSize.for_messages(messages), "small": SMALL_TENANT}
+            seeded = {
+                name: inbox_seed.seed_tenant(
+                    conn, tenant_id=tenants[name].id, size=size, user_ids=tenants[name].user_ids, now=now
+                )
+                for name, size in sizes.items()
+            }
             conn.commit()
+        for name, tenant in tenants.items():
+            tenant.phones = seeded[name].phones
         self.flask("recount-unread")  # the COPY ran with triggers off (session_replication_role=replica)
         with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
-        tenants["phones"] = seeded.phones
         seconds = time.perf_counter() - started
         log(
-            f"seeded {seeded.messages:,} messages ({seeded.unread:,} unread) in {seeded.conversations:,}"
-            f" conversations: {seconds:.0f} s"
+            f"seeded {seeded['big'].messages:,} messages ({seeded['big'].unread:,} unread)"
+            f" in {seeded['big'].conversations:,} conversations: {seconds:.0f} s"
         )
         return tenants, seconds
 
 
-def targets(tenants: dict, count: int) -> dict:
+def targets(tenant: BenchTenant, count: int) -> dict:
     """The ids the requests name: a long recent thread, stored outbound messages for status callbacks."""
     with psycopg.connect(DATABASE_URL) as conn:
         # A thread of the same length at every size (the seeder makes one), long enough for a second page.
         conversation = conn.execute(
             "SELECT c.id FROM conversations c JOIN messages m ON m.conversation_id = c.id WHERE c.tenant_id = %s"
             " GROUP BY c.id ORDER BY count(*) = %s DESC, max(c.last_message_at) DESC LIMIT 1",
-            (tenants["big"], inbox_seed.MEASURED_THREAD),
+            (tenant.id, inbox_seed.MEASURED_THREAD),
         ).fetchone()[0]
         outbound = conn.execute(
             "SELECT m.provider_message_id, c.phone_number FROM messages m"
             " JOIN conversations c ON c.id = m.conversation_id"
             " WHERE m.tenant_id = %s AND m.direction = 'outbound' AND m.channel = 'sms'"
             " AND m.delivery_status IN ('sent', 'delivered') ORDER BY m.id DESC LIMIT %s",
-            (tenants["big"], count),
+            (tenant.id, count),
         ).fetchall()
     return {"conversation": conversation, "outbound": outbound}
 
@@ -223,12 +228,12 @@ FLOOR = "`/healthz` (no token, no SQL)"
 class Endpoints:
     """Each measured request, by name: a function of the call's index returning (method, path, form)."""
 
-    def __init__(self, bench: Bench, tenants: dict, found: dict, client: Client):
-        self.bench, self.tenants, self.found = bench, tenants, found
+    def __init__(self, bench: Bench, tenant: BenchTenant, found: dict, client: Client):
+        self.bench, self.tenant, self.found = bench, tenant, found
         self.validator = RequestValidator(AUTH_TOKEN)
-        self.auth = {"Authorization": f"Bearer {tenants['token']}"}
+        self.auth = {"Authorization": f"Bearer {tenant.token}"}
         api, conversation = "/api/v1/conversations", found["conversation"]
-        one_customer = tenants["phones"][len(tenants["phones"]) // 3].removeprefix("+1")
+        one_customer = tenant.phones[len(tenant.phones) // 3].removeprefix("+1")
         first = client.get_json(api, self.auth)["meta"]
         older = client.get_json(f"{api}/{conversation}/messages", self.auth)["meta"].get("next_before")
         self.skipped = {}  # name -> why it is not measured
@@ -265,12 +270,12 @@ class Endpoints:
             del self.routes["messages `before` page"]
 
     def inbound(self, i: int):
-        phones = self.tenants["phones"]
+        phones = self.tenant.phones
         params = {
             "MessageSid": "SM" + uuid.uuid4().hex,
-            "AccountSid": ACCOUNT_SID,
+            "AccountSid": self.tenant.account_sid,
             "From": phones[(i * 7919) % len(phones)],
-            "To": OUR_NUMBER,
+            "To": self.tenant.number,
             "Body": "Is my order ready?",
             "NumMedia": "0",
             "SmsStatus": "received",
@@ -284,7 +289,7 @@ class Endpoints:
         from app.services.webhook_events import _events_of
 
         with self.bench.app.app_context():
-            waiting_task_started(_events_of(self.tenants["big"]))  # what the worker does as it starts
+            waiting_task_started(_events_of(self.tenant.id))  # what the worker does as it starts
         return self.inbound(i)
 
     def status_callback(self, i: int):
@@ -292,11 +297,11 @@ class Endpoints:
         params = {
             "MessageSid": sid,
             "SmsSid": sid,
-            "AccountSid": ACCOUNT_SID,
+            "AccountSid": self.tenant.account_sid,
             "MessageStatus": "delivered",
             "SmsStatus": "delivered",
             "To": phone,
-            "From": OUR_NUMBER,
+            "From": self.tenant.number,
             "ApiVersion": "2010-04-01",
         }
         return "POST", "/webhooks/twilio", params
@@ -333,21 +338,27 @@ class Client:
         return json.loads(body)
 
 
-def drive(request_of, client: Client, *, warmup: int, runs: int, start: int):
+def drive(request_of, client: Client, *, warmup: int, runs: int, start: int) -> tuple[float, float]:
     """(p50, p99) in ms of `runs` sequential requests after `warmup`; `request_of(i)` gives the i-th
     request's (name, method, path, headers, form), its index counted from `start` (unique ids)."""
-    timings = []
+    return drive_in_turn([request_of], client, warmup=warmup, runs=runs, start=start)[0]
+
+
+def drive_in_turn(requests_of: list, client: Client, *, warmup: int, runs: int, start: int) -> list:
+    """`drive` for several kinds of request taking turns one request at a time, so the machine's drift
+    during the run weighs on each alike: their (p50, p99) in the same order."""
+    timings = [[] for _ in requests_of]
     for i in range(warmup + runs):
-        name, method, path, headers, form = request_of(start + i)
-        began = time.perf_counter()
-        status, body = client.call(method, path, headers, form)
-        elapsed = (time.perf_counter() - began) * 1000
-        if status >= 300:
-            raise RuntimeError(f"{name}: {status} {body[:300]!r}")
-        if i >= warmup:
-            timings.append(elapsed)
-    timings.sort()
-    return statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+        for kind, request_of in enumerate(requests_of):
+            name, method, path, headers, form = request_of(start + i)
+            began = time.perf_counter()
+            status, body = client.call(method, path, headers, form)
+            elapsed = (time.perf_counter() - began) * 1000
+            if status >= 300:
+                raise RuntimeError(f"{name}: {status} {body[:300]!r}")
+            if i >= warmup:
+                timings[kind].append(elapsed)
+    return [(statistics.median(t), sorted(t)[min(len(t) - 1, int(len(t) * 0.99))]) for t in timings]
 
 
 def sql_of(bench: Bench, endpoints: Endpoints, name: str, index: int):
@@ -365,7 +376,7 @@ def sql_of(bench: Bench, endpoints: Endpoints, name: str, index: int):
         with psycopg.connect(DATABASE_URL) as conn:
             conn.execute(
                 "DELETE FROM webhook_events WHERE tenant_id = %s AND payload->>'MessageSid' = %s",
-                (endpoints.tenants["big"], form["MessageSid"]),
+                (endpoints.tenant.id, form["MessageSid"]),
             )
     return statements, method == "GET", answer
 
@@ -415,13 +426,14 @@ def stack_floor(bench: Bench, endpoints: Endpoints, captured: dict, client_optio
         process.stop()
 
 
-def measure_size(bench: Bench, label: str, messages: int, results: dict, *, largest: bool) -> dict:
+def measure_size(bench: Bench, label: str, messages: int, results: dict, *, largest: bool) -> float:
+    """Measure every endpoint at one size into `results`; the seconds its seeding took."""
     options = bench.options
     tenants, seconds = bench.seed(messages)
     bench.start_process("web")
     client = Client(bench.public_url)
-    found = targets(tenants, 2 * (options.warmup + options.requests) + 20)
-    endpoints = Endpoints(bench, tenants, found, client)
+    callbacks = 2 * (options.warmup + options.requests) + 20
+    endpoints = Endpoints(bench, tenants["big"], targets(tenants["big"], callbacks), client)
     timed = {"warmup": options.warmup, "runs": options.requests, "start": 0}
     captured = {}
     for n, name in enumerate(endpoints.routes):
@@ -438,14 +450,19 @@ def measure_size(bench: Bench, label: str, messages: int, results: dict, *, larg
         p50, p99 = result.latency[label]
         log(f"  {label:>5} {name:<36} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  {len(statements)} statements")
     if largest:
+        small = Endpoints(bench, tenants["small"], targets(tenants["small"], callbacks), client)
+        for name in [name for name in endpoints.routes if name in small.routes]:
+            requests_of = [partial(small.request, name), partial(endpoints.request, name)]
+            (small_p50, _), (this_p50, _) = drive_in_turn(requests_of, client, **timed)
+            results[name].beside = (small_p50, this_p50)
+            log(f"  {label:>5} {name:<36} in turn: small tenant p50 {small_p50:7.1f} ms, this one {this_p50:7.1f} ms")
         for name, figures in stack_floor(bench, endpoints, captured, timed).items():
             results[name].floor = figures
             log(f"  {label:>5} {name:<36} stack floor p50 {figures[0]:7.1f} ms  p99 {figures[1]:7.1f} ms")
     for name, why in endpoints.skipped.items():
         result = results.setdefault(name, inbox_report.EndpointResult(name))
         result.skipped.setdefault(why, []).append(label)
-    tenants["seconds"] = seconds
-    return tenants
+    return seconds
 
 
 def _load(averages: tuple[float, ...]) -> str:
@@ -489,8 +506,7 @@ def main() -> int:
         for index, (label, messages) in enumerate(sizes):
             log(f"size {label}: {messages:,} messages")
             largest = index == len(sizes) - 1
-            tenants = measure_size(bench, label, messages, results, largest=largest)
-            seeding[label] = tenants["seconds"]
+            seeding[label] = measure_size(bench, label, messages, results, largest=largest)
             if largest and options.sends:
                 throughput = inbox_throughput.run(bench, sends=options.sends, threads=options.send_threads)
             bench.processes.pop("web").stop()

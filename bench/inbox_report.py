@@ -19,6 +19,8 @@ class EndpointResult:
     statements: int | None = None  # at the largest size
     raw_p50: float | None = None  # ms, at the largest size
     floor: tuple[float, float] | None = None  # (p50, p99) ms through bench/stack_floor.py, at the largest size
+    # (the small tenant's p50, this tenant's p50) in ms at the largest size, their requests taking turns
+    beside: tuple[float, float] | None = None
     plans: list[tuple[str, str]] = field(default_factory=list)  # (statement, EXPLAIN text)
     skipped: dict[str, list[str]] = field(default_factory=dict)  # why -> size labels it was not measured at
 
@@ -64,7 +66,7 @@ def git_commit() -> str:
 def latency_table(results: list[EndpointResult], labels: list[str]) -> str:
     largest = labels[-1]
     head = ["endpoint", *[f"p50/p99 at {label} msgs" for label in labels], "SQL stmts", f"raw SQL p50 at {largest}"]
-    head += [f"stack floor p50/p99 at {largest}", "growth"]
+    head += [f"stack floor p50/p99 at {largest}", "growth", f"small tenant -> this one, in turn at {largest}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for result in results:
         cells = [result.name]
@@ -79,6 +81,11 @@ def latency_table(results: list[EndpointResult], labels: list[str]) -> str:
             cells.append("—")
         else:
             cells.append(f"{growth[0]:.1f}x" + ("" if growth[1] == labels[0] else f" (from {growth[1]})"))
+        if result.beside:
+            small, this = result.beside
+            cells.append(f"{small:.1f} -> {this:.1f} ms ({this / small:.1f}x)")
+        else:
+            cells.append("—")
         if note := result.note(labels):
             cells[0] += f" ({note})"
         lines.append("| " + " | ".join(cells) + " |")
@@ -148,7 +155,10 @@ def render(
         "transaction), p50 of the whole set. Stack floor: the same requests to bench/stack_floor.py under",
         "the same gunicorn configuration, a Flask app that runs the captured statements through psycopg",
         "and sends the captured answer: what gunicorn, Flask and the SQL cost with none of our code.",
-        "Growth: p50 at the largest size / p50 at the smallest.",
+        "Growth: p50 at the largest size / p50 at the smallest. Runs minutes apart drift on a shared",
+        "machine, so at the largest size each request also takes turns, one at a time, with the same",
+        "request for the small tenant beside it (bench/inbox.py's SMALL_TENANT, on the same tables):",
+        "the last column's two p50s saw the same moments of the machine.",
         "",
         latency_table(results, labels),
         "",

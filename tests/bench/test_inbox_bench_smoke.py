@@ -134,11 +134,13 @@ def test_the_seeded_inbox_looks_like_a_real_one(seeded):
 
 
 def test_the_report_shows_each_endpoint_with_its_growth_and_the_stacks_floor():
+    # growth twice: across the sizes' runs, and against the small tenant in turn in the largest run
     result = inbox_report.EndpointResult("unread", latency={"10k": (5.0, 9.0), "1m": (10.0, 20.0)}, statements=2)
     cursor = inbox_report.EndpointResult("list `before`", latency={"1m": (4.0, 8.0)})
     cursor.skipped["no cursor"] = ["10k"]
     result.raw_p50 = 1.5
     result.floor = (3.0, 4.5)
+    result.beside = (4.0, 6.0)
     result.plans = [("SELECT 1", "Result  (cost=0.00..0.01 rows=1 width=4)")]
     markdown = inbox_report.render(
         command="python bench/inbox.py --quick",
@@ -149,7 +151,8 @@ def test_the_report_shows_each_endpoint_with_its_growth_and_the_stacks_floor():
         pg_version="PostgreSQL 15",
         notes=[],
     )
-    assert "| unread | 5.0/9.0 ms | 10.0/20.0 ms | 2 | 1.5 ms | 3.0/4.5 ms | 2.0x |" in markdown
-    assert "| list `before` (no cursor at 10k) | — | 4.0/8.0 ms | — | — | — | — |" in markdown
+    unread = "| unread | 5.0/9.0 ms | 10.0/20.0 ms | 2 | 1.5 ms | 3.0/4.5 ms | 2.0x | 4.0 -> 6.0 ms (1.5x) |"
+    assert unread + "\n" in markdown
+    assert "| list `before` (no cursor at 10k) | — | 4.0/8.0 ms | — | — | — | — | — |\n" in markdown
     assert "Result  (cost=0.00..0.01 rows=1 width=4)" in markdown
     assert "python bench/inbox.py --quick" in markdown
