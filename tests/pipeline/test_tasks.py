@@ -1,5 +1,7 @@
 """The Celery entry points: named from app/jobs.py, late-acked, retried when their work must wait."""
 
+import os
+import subprocess
 from datetime import timedelta
 
 import pytest
@@ -49,6 +51,22 @@ def test_each_job_is_routed_to_its_own_queue_which_the_procfile_worker_consumes(
 
     assert queue == jobs.QUEUE_OF[name]
     assert queue in procfile.split("--queues=${WORKER_QUEUES:-", 1)[1].split("}", 1)[0].split(",")
+
+
+@pytest.mark.parametrize("process", ["worker", "beat"])
+@pytest.mark.parametrize(("log_level", "celery_level"), [({"LOG_LEVEL": "WARNING"}, "WARNING"), ({}, "INFO")])
+def test_the_procfiles_worker_and_beat_log_at_the_configured_level(process, log_level, celery_level):
+    # Celery's --loglevel sets the level of the whole process, over the one create_app() set.
+    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith(f"{process}:"))
+    as_a_dyno_runs_it = subprocess.run(  # noqa: S603
+        ["bash", "-c", f"printf '%s\\n' {line.split(':', 1)[1]}"],  # noqa: S607
+        env={"PATH": os.environ["PATH"], **log_level},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert f"--loglevel={celery_level}" in as_a_dyno_runs_it.stdout.split()
 
 
 def test_the_beat_runs_every_periodic_job_on_the_periodic_queue(celery):
