@@ -178,7 +178,7 @@ def periodic_jobs(every, once):
     """Run beat's jobs in this process: for development without Redis (production runs celery beat)."""
     import time
 
-    from app.services import delivery, webhook_events
+    from app.services import delivery, uploads, webhook_events
 
     while True:
         try:
@@ -186,6 +186,7 @@ def periodic_jobs(every, once):
             polled = delivery.poll_statuses()
             retried = webhook_events.retry_unprocessed()
             delivery.purge_idempotency_keys()
+            uploads.purge_unattached()
             if swept or polled or retried:
                 click.echo(f"re-enqueued {swept} sends, {retried} webhook events; {polled} status checks")
         except Exception:  # e.g. SQLite busy with the web process: try again next round

@@ -26,6 +26,7 @@ COPY_INBOUND_MEDIA = "media.copy_inbound"
 FETCH_TRANSCRIPT = "calls.fetch_transcript"
 SWEEP_TRANSCRIPTS = "calls.sweep_transcripts"
 SWEEP_INBOUND_MEDIA = "media.sweep_inbound"
+PURGE_UPLOADS = "media.purge_unattached_uploads"
 
 # Every task, with its queue.
 QUEUE_OF = {
@@ -46,6 +47,7 @@ QUEUE_OF = {
     SWEEP_INBOUND_MEDIA: PERIODIC,
     FETCH_TRANSCRIPT: STATUS,
     SWEEP_TRANSCRIPTS: PERIODIC,
+    PURGE_UPLOADS: PERIODIC,
 }
 
 # Beat's jobs: name -> seconds between runs.
@@ -56,4 +58,5 @@ PERIODIC_JOBS = {
     RETRY_WEBHOOKS: 30.0,
     SWEEP_INBOUND_MEDIA: 30.0,
     SWEEP_TRANSCRIPTS: 60.0,
+    PURGE_UPLOADS: 3600.0,
 }

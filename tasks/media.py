@@ -1,9 +1,10 @@
-"""Media tasks: inbound media copied into our storage, voicemail transcripts fetched from the provider."""
+"""Media tasks: inbound media copied into our storage, uploads never sent deleted, voicemail transcripts
+fetched from the provider."""
 
 from celery import shared_task
 
 from app import jobs
-from app.services import media_copies, transcripts
+from app.services import media_copies, transcripts, uploads
 
 
 @shared_task(name=jobs.COPY_INBOUND_MEDIA, acks_late=True)
@@ -14,6 +15,11 @@ def copy_inbound_media(tenant_id: int, message_id: int):
 @shared_task(name=jobs.SWEEP_INBOUND_MEDIA)
 def sweep_inbound_media():
     return media_copies.sweep_inbound_media()
+
+
+@shared_task(name=jobs.PURGE_UPLOADS)
+def purge_unattached_uploads():
+    return uploads.purge_unattached()
 
 
 @shared_task(name=jobs.FETCH_TRANSCRIPT, acks_late=True)

@@ -31,7 +31,12 @@ blp.before_request(require_bearer_token)
 def _draft(fields: dict, headers: dict) -> messages.Draft:
     # Uploads travel as their public URLs of ours (stable per upload, so an Idempotency-Key replay matches).
     media_urls = (*fields["media_urls"], *uploads.public_urls(g.tenant, fields["upload_ids"]))
-    return messages.Draft(body=fields["message"], media_urls=media_urls, idempotency_key=headers["idempotency_key"])
+    return messages.Draft(
+        body=fields["message"],
+        media_urls=media_urls,
+        upload_ids=tuple(fields["upload_ids"]),
+        idempotency_key=headers["idempotency_key"],
+    )
 
 
 def _sent(sent: messages.Sent):

@@ -4,14 +4,18 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import BigId, TenantOwned, Timestamps, utcnow
+from app.models.base import BigId, TenantOwned, Timestamps, partial_index, utcnow
 
 
 class Upload(TenantOwned, Timestamps, db.Model):
     """A file staff uploaded to send (a photo, a PDF), kept behind the storage port (app/storage)."""
 
     __tablename__ = "uploads"
-    __table_args__ = (sa.Index("ix_uploads_tenant", "tenant_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_uploads_tenant", "tenant_id", "id"),
+        # The purge reads only uploads no message carries, by expiry.
+        partial_index("ix_uploads_unattached", "public_until", where="attached_at IS NULL"),
+    )
 
     # Names the file in its public URL (/files/<token>/<filename>): unguessable, so only providers
     # handed the URL can fetch it, and only until public_until.
@@ -22,6 +26,9 @@ class Upload(TenantOwned, Timestamps, db.Model):
     storage_key: Mapped[str] = mapped_column(sa.String(200), nullable=False)
     uploaded_by: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("users.id", ondelete="SET NULL"))
     public_until: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), nullable=False)
+    # When a message first carried it; from then on it is kept with the message (the app shows it).
+    # One never sent is deleted some time after its URL expired (uploads.purge_unattached).
+    attached_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class StoredBlob(db.Model):

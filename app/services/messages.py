@@ -14,6 +14,7 @@ from app.live import notify
 from app.models import Contact, Conversation, IdempotencyKey, Message, Tenant, User, idempotency_key
 from app.models.base import aware, utcnow
 from app.models.conversation import OPT_OUT_CHANNELS
+from app.services import uploads
 from app.services.contacts import find_contact_by_phone, get_contact
 from app.services.conversations import (
     MESSAGE_ITEM,
@@ -38,6 +39,7 @@ class Draft:
 
     body: str
     media_urls: tuple[str, ...] = ()
+    upload_ids: tuple[int, ...] = ()  # uploads of ours among media_urls: kept with the message
     idempotency_key: str | None = None  # the client's Idempotency-Key header
 
 
@@ -163,6 +165,8 @@ def _dispatch(
                 tenant_id=tenant.id, key=draft.idempotency_key, request_fingerprint=fingerprint, message_id=message.id
             )
         )
+    if draft.upload_ids:
+        uploads.mark_attached(tenant, draft.upload_ids)
     notify.message_created(message, sender.name)  # live streams: published when this commits (app/live)
     try:
         db.session.flush()

@@ -186,6 +186,43 @@ def public_urls(tenant: Tenant, upload_ids: list[int]) -> tuple[str, ...]:
     return tuple(public_url(upload) for upload in uploads)
 
 
+def mark_attached(tenant: Tenant, upload_ids: tuple[int, ...]) -> None:
+    """A message being stored carries these uploads: they are kept with it from now on."""
+    db.session.execute(
+        sa.update(Upload)
+        .where(Upload.tenant_id == tenant.id, Upload.id.in_(upload_ids), Upload.attached_at.is_(None))
+        .values(attached_at=utcnow())
+    )
+
+
+# A send that found an upload still public commits within this; after it, nothing can attach one.
+PURGE_AFTER_EXPIRY = timedelta(days=1)
+
+
+def purge_unattached(limit: int = 500) -> int:
+    """Delete uploads no message carries, a day after their URL expired (a photo uploaded, never sent):
+    their files first, so a failure leaves a row to try again, never a file nobody can find."""
+    expired = db.session.execute(
+        sa.select(Upload.id, Upload.tenant_id, Upload.storage_key)
+        .where(Upload.attached_at.is_(None), Upload.public_until < utcnow() - PURGE_AFTER_EXPIRY)
+        .order_by(Upload.public_until)
+        .limit(limit)
+    ).all()
+    db.session.rollback()  # no transaction held open across the store's network calls (S3)
+    for upload in expired:
+        file_store().delete(upload.storage_key)
+    _forget([upload.id for upload in expired])
+    for upload in expired:
+        log.info("upload.purged", extra={"tenant_id": upload.tenant_id, "upload_id": upload.id})
+    return len(expired)
+
+
+@use_case
+def _forget(upload_ids: list[int]) -> None:
+    # With files in PostgreSQL (the default store) their deletes commit here too, with the rows.
+    db.session.execute(sa.delete(Upload).where(Upload.id.in_(upload_ids), Upload.attached_at.is_(None)))
+
+
 def public_url(upload: Upload) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/files/{upload.token}/{upload.filename}"
 

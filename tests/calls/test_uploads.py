@@ -10,6 +10,7 @@ from PIL import Image
 from app.extensions import db
 from app.models import Message, StoredBlob, Upload
 from app.models.base import utcnow
+from app.services import uploads
 from app.services.uploads import MMS_MAX_BYTES
 from tests import factories
 from tests.api.helpers import error_of
@@ -192,3 +193,45 @@ class TestSendingAnUpload:
         response = client.get("/files/" + "x" * 43 + "/photo.jpg")
 
         assert response.status_code == 404 and error_of(response)["code"] == "file_not_found"
+
+
+def expire(upload_id: int, ago: timedelta) -> Upload:
+    row = db.session.get(Upload, upload_id)
+    row.public_until = utcnow() - ago
+    db.session.commit()
+    return row
+
+
+class TestPurgingUploadsNobodySent:
+    def test_an_upload_never_sent_is_deleted_a_day_after_its_url_expired(self, api, client, tenant):
+        row = expire(upload(api, jpeg()).json["data"]["id"], timedelta(days=1, minutes=1))
+        token = row.token
+
+        assert uploads.purge_unattached() == 1
+
+        assert count(Upload, Upload.tenant_id == tenant.id) == 0 and count(StoredBlob) == 0
+        assert client.get(f"/files/{token}/photo.jpg").status_code == 404
+
+    @pytest.mark.parametrize("sent_through", ["conversation", "send"])
+    def test_an_upload_a_message_carries_stays_with_the_message(self, api, sms, john, queue, sent_through):
+        upload_id = upload(api, jpeg()).json["data"]["id"]
+        if sent_through == "conversation":
+            answer = send(api, sms, [upload_id])
+        else:
+            answer = api.post("/api/v1/conversations/send", json={"contact_id": john.id, "upload_ids": [upload_id]})
+        assert answer.status_code == 201, answer.json
+        expire(upload_id, timedelta(days=30))
+
+        assert uploads.purge_unattached() == 0
+
+        message_id = answer.json["data"]["message"]["id"]
+        shown = api.get(f"/api/v1/messages/{message_id}/media/0")
+        assert (shown.status_code, shown.data) == (200, jpeg())
+
+    def test_an_upload_still_public_or_expired_within_the_day_is_kept(self, api, tenant):
+        upload(api, jpeg())
+        expire(upload(api, jpeg()).json["data"]["id"], timedelta(hours=23))
+
+        assert uploads.purge_unattached() == 0
+
+        assert count(Upload, Upload.tenant_id == tenant.id) == 2 and count(StoredBlob) == 2
