@@ -32,7 +32,7 @@ def _rebuild(name: str, column: str, include: tuple[str, ...]) -> None:
             f'CREATE INDEX CONCURRENTLY {building} ON conversations'
             f' (tenant_id, {column}, last_message_at DESC, id DESC){included}'
         )
-        op.execute(f'DROP INDEX CONCURRENTLY {name}')
+        op.execute(f'DROP INDEX CONCURRENTLY IF EXISTS {name}')  # IF EXISTS: an attempt cut short here reruns
         op.execute(f'ALTER INDEX {building} RENAME TO {name}')
 
 
