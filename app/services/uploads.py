@@ -209,6 +209,8 @@ def purge_unattached(limit: int = 500) -> int:
         .limit(limit)
     ).all()
     db.session.rollback()  # no transaction held open across the store's network calls (S3)
+    if not expired:
+        return 0
     for upload in expired:
         file_store().delete(upload.storage_key)
     _forget([upload.id for upload in expired])
