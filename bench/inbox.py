@@ -260,6 +260,17 @@ class Endpoints:
         else:
             self.skipped["list `before` (page 2)"] = "no `meta.next_before` on the list yet"
         self.routes |= {
+            "contacts (default)": lambda i: ("GET", "/api/v1/contacts", None),
+            f"contacts `search={inbox_seed.SEARCH_SURNAME}`": lambda i: (
+                "GET",
+                f"/api/v1/contacts?search={inbox_seed.SEARCH_SURNAME}",
+                None,
+            ),
+            "contacts `search=<one customer's number>`": lambda i: (
+                "GET",
+                f"/api/v1/contacts?search={one_customer}",
+                None,
+            ),
             "unread": lambda i: ("GET", f"{api}/unread", None),
             "get conversation": lambda i: ("GET", f"{api}/{conversation}", None),
             "messages": lambda i: ("GET", f"{api}/{conversation}/messages", None),
